@@ -1,0 +1,16 @@
+/**
+ * shared-memory-ring: netmap-layout rings in a SharedArrayBuffer.
+ *
+ * - `Region`: one SharedArrayBuffer with typed views and a bump allocator.
+ * - `NetmapIf`: a netmap_if with its TX/RX rings and buffer pool, netmap's layout.
+ * - `Ring`: head/cur/tail semantics, one-slot-empty rule, Atomics publication, wake-ups.
+ * - `copyFrame`: the fastest exact-length copy between two buffers of one region.
+ * - `transferable` / `fromTransferable`: hand a region or ring to another thread without copying.
+ */
+export * from './layout.js';
+export { RingError } from './errors.js';
+export { Region, MAX_REGION_BYTES } from './region.js';
+export { Ring, type RingInit, type WaitOptions } from './ring.js';
+export { NetmapIf, netmapIfBytes, type NetmapIfOptions } from './netmap-if.js';
+export { copyFrame, COPY_LOOP_MAX } from './copy.js';
+export { transferable, fromTransferable, type RingHandle } from './transfer.js';

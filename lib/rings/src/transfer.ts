@@ -1,0 +1,38 @@
+/**
+ * Handing rings to other threads. A SharedArrayBuffer posted to a Worker is shared, not copied,
+ * so a handle is just the buffer and the byte offsets; `fromTransferable` rebuilds the views on
+ * the other side and validates the header so a wrong handle fails loudly.
+ */
+import { check } from './errors.js';
+import { NetmapIf } from './netmap-if.js';
+import { Region } from './region.js';
+import { Ring } from './ring.js';
+
+/** Plain data that survives postMessage / workerData (structured clone shares the buffer). */
+export interface RingHandle {
+  sab: SharedArrayBuffer;
+  kind: 'region' | 'ring' | 'if';
+  offset: number;
+}
+
+export function transferable(obj: Region | Ring | NetmapIf): RingHandle {
+  if (obj instanceof Region) return { sab: obj.sab, kind: 'region', offset: 0 };
+  if (obj instanceof Ring) return { sab: obj.region.sab, kind: 'ring', offset: obj.offset };
+  return { sab: obj.region.sab, kind: 'if', offset: obj.offset };
+}
+
+export function fromTransferable(h: RingHandle & { kind: 'region' }): Region;
+export function fromTransferable(h: RingHandle & { kind: 'ring' }): Ring;
+export function fromTransferable(h: RingHandle & { kind: 'if' }): NetmapIf;
+export function fromTransferable(h: RingHandle): Region | Ring | NetmapIf;
+export function fromTransferable(h: RingHandle): Region | Ring | NetmapIf {
+  check(h !== null && typeof h === 'object' && h.sab instanceof SharedArrayBuffer, 'ERR_RING_ARG',
+    'not a ring handle: expected { sab: SharedArrayBuffer, kind, offset }');
+  const region = Region.attach(h.sab);
+  switch (h.kind) {
+    case 'region': return region;
+    case 'ring': return Ring.attach(region, h.offset);
+    case 'if': return NetmapIf.attach(region, h.offset);
+    default: throw new Error(`unknown ring handle kind ${String((h as RingHandle).kind)}`);
+  }
+}
