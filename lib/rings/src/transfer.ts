@@ -15,6 +15,10 @@ export interface RingHandle {
   offset: number;
 }
 
+export function transferable(obj: Region): RingHandle & { kind: 'region' };
+export function transferable(obj: Ring): RingHandle & { kind: 'ring' };
+export function transferable(obj: NetmapIf): RingHandle & { kind: 'if' };
+export function transferable(obj: Region | Ring | NetmapIf): RingHandle;
 export function transferable(obj: Region | Ring | NetmapIf): RingHandle {
   if (obj instanceof Region) return { sab: obj.sab, kind: 'region', offset: 0 };
   if (obj instanceof Ring) return { sab: obj.region.sab, kind: 'ring', offset: obj.offset };

@@ -1,0 +1,472 @@
+/**
+ * A Bridge is the shared state of one VALE switch: a Region holding the header, port table, MAC
+ * table and every port's rings (layout.ts). `Bridge.create` makes one (in the thread that owns
+ * the registry); `Bridge.attach` gives any other thread a view of the same memory, after which
+ * that thread forwards on its own (forward.ts) with no message passing.
+ *
+ * Control operations (adding and removing ports, reclaiming what a dead thread held) are meant
+ * to run in one thread, the registry's; forwarding runs concurrently in every sender's thread.
+ * Removing a port is two-phase so that no sender is still copying into its rings when its slot
+ * is reused: `beginRemove` marks it closing (new reservations see that under the ring lock),
+ * `tryFinishRemove` succeeds once its own txsync is idle and every lease on its RX ring is done.
+ */
+import {
+  DEFAULT_BUF_SIZE, DEFAULT_NUM_SLOTS, MAX_NUM_SLOTS, NetmapIf, Region, Ring, netmapIfBytes, align,
+} from 'shared-memory-ring';
+import { BridgeError, bcheck } from './errors.js';
+import {
+  BH_AGEING, BH_AREA_OFF, BH_BATCH, BH_BUF_SIZE, BH_EPOCH, BH_MAC_FULL, BH_MAC_OFF, BH_MAC_SETS, BH_MAGIC,
+  BH_MAX_PORTS, BH_NAME, BH_LOOKUP, BH_NPORTS, BH_PORTS_OFF, BH_PORT_BYTES, BH_PORT_HIGH, BH_RX_SLOTS, BH_SIZE, BH_TX_SLOTS,
+  BH_VERSION, BRIDGE_MAGIC, BRIDGE_VERSION, COUNTER_NAMES, K_HWCUR, K_LEASE_HEAD, K_LEASE_NEXT, MAC_ENTRY, MAC_VALID,
+  MAC_WAYS, N_COUNTERS, PF_PERSISTENT, PORT_ACTIVE, PORT_CLOSING, PORT_FREE, PT_SIZE, P_BUSY, P_COUNTERS, P_FLAGS,
+  P_GEN, P_IF_OFF, P_LAST_B, P_LEASE_OFF, P_NAME, P_OWNER, P_STATE, type PortCounters,
+} from './layout.js';
+import { checkBridgeName } from './names.js';
+
+export interface BridgeOptions {
+  /** Port slots (VALE: 254). */
+  maxPorts?: number;
+  /** MAC table entries, a power of two ≥ 4 (VALE: 1024). */
+  macTableSize?: number;
+  /** Slots per TX ring, power of two (VALE: 1024). */
+  txSlots?: number;
+  /** Slots per RX ring, power of two (VALE: 1024). */
+  rxSlots?: number;
+  /** Buffer size, multiple of 64 (netmap: 2048). */
+  bufSize?: number;
+  /** Frames per forwarding batch, 1..1024 (VALE: 1024). */
+  batch?: number;
+  /** MAC ageing in seconds; 0 never ages (default 300, as Linux and Open vSwitch). */
+  ageing?: number;
+  /** Name of a registered lookup function (default "learning"); see registerLookup. */
+  lookup?: string;
+}
+
+export const BRIDGE_DEFAULTS = {
+  maxPorts: 254, macTableSize: 1024, txSlots: DEFAULT_NUM_SLOTS, rxSlots: DEFAULT_NUM_SLOTS,
+  bufSize: DEFAULT_BUF_SIZE, batch: 1024, ageing: 300, lookup: 'learning',
+} as const;
+
+export interface MacEntry {
+  mac: string;
+  port: number;
+  portName: string;
+  /** Seconds since the entry was last refreshed. */
+  age: number;
+}
+
+export interface PortInfo {
+  index: number;
+  name: string;
+  state: 'active' | 'closing';
+  persistent: boolean;
+  owner: number;
+  counters: PortCounters;
+}
+
+function intOpt(v: number | undefined, dflt: number, name: string, min: number, max: number): number {
+  const x = v ?? dflt;
+  bcheck(Number.isInteger(x) && x >= min && x <= max, 'ERR_BAD_OPTION', `${name} must be an integer in [${min}, ${max}], got ${String(v)}`);
+  return x;
+}
+
+function pow2Opt(v: number | undefined, dflt: number, name: string, min: number, max: number): number {
+  const x = intOpt(v, dflt, name, min, max);
+  bcheck((x & (x - 1)) === 0, 'ERR_BAD_OPTION', `${name} must be a power of two, got ${x}`);
+  return x;
+}
+
+/** Lease table bytes for an RX ring: start, end, done, owner (u32 each) per slot. */
+function leaseBytes(rxSlots: number): number {
+  return align(16 * rxSlots, 64);
+}
+
+export function macString(a: number, b: number): string {
+  const bytes = [a & 0xff, (a >>> 8) & 0xff, (a >>> 16) & 0xff, a >>> 24, b & 0xff, (b >>> 8) & 0xff];
+  return bytes.map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+export class Bridge {
+  readonly region: Region;
+  readonly hdr: number;
+  readonly name: string;
+  readonly maxPorts: number;
+  readonly macSets: number;
+  readonly txSlots: number;
+  readonly rxSlots: number;
+  readonly bufSize: number;
+  readonly batch: number;
+  readonly portBytes: number;
+  readonly portsOff: number;
+  readonly macOff: number;
+  readonly areaOff: number;
+  readonly lookupName: string;
+  private readonly ifs: (NetmapIf | undefined)[] = [];
+
+  private constructor(region: Region, hdr: number) {
+    const u32 = region.u32;
+    const h = hdr >>> 2;
+    bcheck(u32[h + (BH_MAGIC >>> 2)] === BRIDGE_MAGIC, 'ERR_BAD_REGION', 'not a bridge region (bad magic)');
+    bcheck(u32[h + (BH_VERSION >>> 2)] === BRIDGE_VERSION, 'ERR_BAD_REGION', 'bridge region of another layout version');
+    this.region = region;
+    this.hdr = hdr;
+    this.maxPorts = u32[h + (BH_MAX_PORTS >>> 2)];
+    this.macSets = u32[h + (BH_MAC_SETS >>> 2)];
+    this.txSlots = u32[h + (BH_TX_SLOTS >>> 2)];
+    this.rxSlots = u32[h + (BH_RX_SLOTS >>> 2)];
+    this.bufSize = u32[h + (BH_BUF_SIZE >>> 2)];
+    this.batch = u32[h + (BH_BATCH >>> 2)];
+    this.portBytes = u32[h + (BH_PORT_BYTES >>> 2)];
+    this.portsOff = u32[h + (BH_PORTS_OFF >>> 2)];
+    this.macOff = u32[h + (BH_MAC_OFF >>> 2)];
+    this.areaOff = u32[h + (BH_AREA_OFF >>> 2)];
+    this.name = this.readStr(hdr + BH_NAME, 16);
+    this.lookupName = this.readStr(hdr + BH_LOOKUP, 32);
+  }
+
+  /** Creates a bridge and its region. Sizes everything for `maxPorts` up front (pages are committed lazily). */
+  static create(name: string, opts: BridgeOptions = {}): Bridge {
+    checkBridgeName(name);
+    const maxPorts = intOpt(opts.maxPorts, BRIDGE_DEFAULTS.maxPorts, 'maxPorts', 1, 254);
+    const macSize = pow2Opt(opts.macTableSize, BRIDGE_DEFAULTS.macTableSize, 'macTableSize', MAC_WAYS, 1 << 20);
+    const txSlots = pow2Opt(opts.txSlots, BRIDGE_DEFAULTS.txSlots, 'txSlots', 2, MAX_NUM_SLOTS);
+    const rxSlots = pow2Opt(opts.rxSlots, BRIDGE_DEFAULTS.rxSlots, 'rxSlots', 2, MAX_NUM_SLOTS);
+    const bufSize = intOpt(opts.bufSize, BRIDGE_DEFAULTS.bufSize, 'bufSize', 64, 65535 - 63);
+    bcheck(bufSize % 64 === 0, 'ERR_BAD_OPTION', `bufSize must be a multiple of 64, got ${bufSize}`);
+    const batch = intOpt(opts.batch, BRIDGE_DEFAULTS.batch, 'batch', 1, 1024);
+    const ageing = intOpt(opts.ageing, BRIDGE_DEFAULTS.ageing, 'ageing', 0, 0x7fffffff);
+    const lookup = opts.lookup ?? BRIDGE_DEFAULTS.lookup;
+    bcheck(typeof lookup === 'string' && /^[A-Za-z0-9_.-]{1,31}$/.test(lookup), 'ERR_BAD_OPTION',
+      `lookup must be the name of a registered lookup function, got ${String(lookup)}`);
+    const ifBytes = netmapIfBytes({ txSlots, rxSlots, bufSize });
+    const portBytes = align(ifBytes + leaseBytes(rxSlots), 4096);
+    const portsOff = 4096 + BH_SIZE;
+    const macOff = align(portsOff + PT_SIZE * maxPorts, 4096);
+    const areaOff = align(macOff + MAC_ENTRY * macSize, 4096);
+    const total = areaOff + portBytes * maxPorts;
+    bcheck(total <= 0xffff_ff00, 'ERR_BAD_OPTION',
+      `a bridge of ${maxPorts} ports with ${txSlots}/${rxSlots} slots of ${bufSize} B needs ${total} bytes, over 4 GiB: lower maxPorts or ring sizes`);
+    let region: Region;
+    try {
+      region = Region.create(total);
+    } catch (e) {
+      throw new BridgeError('ERR_NO_MEMORY', `cannot allocate ${total} bytes for bridge ${name}: ${(e as Error).message}`);
+    }
+    const hdr = region.alloc(BH_SIZE, 4096);
+    region.alloc(total - hdr - BH_SIZE); // the rest of the region is laid out by hand below
+    const u32 = region.u32;
+    const h = hdr >>> 2;
+    u32[h + (BH_MAGIC >>> 2)] = BRIDGE_MAGIC;
+    u32[h + (BH_VERSION >>> 2)] = BRIDGE_VERSION;
+    u32[h + (BH_MAX_PORTS >>> 2)] = maxPorts;
+    u32[h + (BH_MAC_SETS >>> 2)] = macSize / MAC_WAYS;
+    u32[h + (BH_TX_SLOTS >>> 2)] = txSlots;
+    u32[h + (BH_RX_SLOTS >>> 2)] = rxSlots;
+    u32[h + (BH_BUF_SIZE >>> 2)] = bufSize;
+    u32[h + (BH_BATCH >>> 2)] = batch;
+    u32[h + (BH_PORT_BYTES >>> 2)] = portBytes;
+    u32[h + (BH_PORTS_OFF >>> 2)] = portsOff;
+    u32[h + (BH_MAC_OFF >>> 2)] = macOff;
+    u32[h + (BH_AREA_OFF >>> 2)] = areaOff;
+    u32[h + (BH_AGEING >>> 2)] = ageing;
+    u32[h + (BH_EPOCH >>> 2)] = Math.floor(Date.now() / 1000);
+    for (let i = 0; i < name.length; i++) region.u8[hdr + BH_NAME + i] = name.charCodeAt(i);
+    for (let i = 0; i < lookup.length; i++) region.u8[hdr + BH_LOOKUP + i] = lookup.charCodeAt(i);
+    return new Bridge(region, hdr);
+  }
+
+  /** A view of a bridge created elsewhere (usually in another thread), from its region's buffer. */
+  static attach(sab: SharedArrayBuffer): Bridge {
+    return new Bridge(Region.attach(sab), 4096);
+  }
+
+  get sab(): SharedArrayBuffer {
+    return this.region.sab;
+  }
+
+  private readStr(off: number, max: number): string {
+    let s = '';
+    for (let i = 0; i < max && this.region.u8[off + i] !== 0; i++) s += String.fromCharCode(this.region.u8[off + i]);
+    return s;
+  }
+
+  private hw(field: number): number {
+    return (this.hdr + field) >>> 2;
+  }
+
+  /** Byte offset of port slot i's table entry. */
+  portEntry(i: number): number {
+    return this.portsOff + i * PT_SIZE;
+  }
+
+  portWord(i: number, field: number): number {
+    return (this.portsOff + i * PT_SIZE + field) >>> 2;
+  }
+
+  get ageing(): number {
+    return Atomics.load(this.region.u32, this.hw(BH_AGEING));
+  }
+
+  set ageing(seconds: number) {
+    bcheck(Number.isInteger(seconds) && seconds >= 0 && seconds <= 0x7fffffff, 'ERR_BAD_OPTION',
+      `ageing must be a whole number of seconds ≥ 0, got ${seconds}`);
+    Atomics.store(this.region.u32, this.hw(BH_AGEING), seconds);
+  }
+
+  get epoch(): number {
+    return this.region.u32[this.hw(BH_EPOCH)];
+  }
+
+  get portHigh(): number {
+    return Atomics.load(this.region.i32, this.hw(BH_PORT_HIGH));
+  }
+
+  get activePorts(): number {
+    return Atomics.load(this.region.i32, this.hw(BH_NPORTS));
+  }
+
+  /** Frames whose source MAC could not be learned because its table set was full of live entries. */
+  get macFull(): number {
+    return Atomics.load(this.region.u32, this.hw(BH_MAC_FULL));
+  }
+
+  portState(i: number): number {
+    return Atomics.load(this.region.i32, this.portWord(i, P_STATE));
+  }
+
+  portName(i: number): string {
+    return this.readStr(this.portEntry(i) + P_NAME, 16);
+  }
+
+  /** Slot index of the active (or closing) port with this full name, or -1. */
+  findPort(name: string): number {
+    const high = this.portHigh;
+    for (let i = 0; i < high; i++) {
+      if (this.portState(i) !== PORT_FREE && this.portName(i) === name) return i;
+    }
+    return -1;
+  }
+
+  /**
+   * Adds a port and returns its slot. Lays out fresh rings and buffers in the slot's area, then
+   * publishes the port (state = active) with one store: senders flood to it from then on.
+   */
+  addPort(name: string, opts: { persistent?: boolean; owner?: number } = {}): number {
+    bcheck(this.findPort(name) < 0, 'ERR_PORT_EXISTS', `port ${name} already exists on bridge ${this.name}`);
+    let slot = -1;
+    for (let i = 0; i < this.maxPorts; i++) {
+      if (this.portState(i) === PORT_FREE) { slot = i; break; }
+    }
+    if (slot < 0) {
+      throw new BridgeError('ERR_BRIDGE_FULL',
+        `bridge ${this.name} has all ${this.maxPorts} ports in use: close a port or create the bridge with a larger maxPorts`);
+    }
+    const r = this.region;
+    const e = this.portEntry(slot);
+    const ifOff = this.areaOff + slot * this.portBytes;
+    const nif = NetmapIf.init(r, ifOff, { name, txSlots: this.txSlots, rxSlots: this.rxSlots, bufSize: this.bufSize });
+    const leaseOff = ifOff + netmapIfBytes({ txSlots: this.txSlots, rxSlots: this.rxSlots, bufSize: this.bufSize });
+    r.u8.fill(0, leaseOff, leaseOff + leaseBytes(this.rxSlots));
+    const rx = nif.rxRings[0];
+    r.i32[rx.privW + K_HWCUR] = 0;
+    r.i32[rx.privW + K_LEASE_HEAD] = 0;
+    r.i32[rx.privW + K_LEASE_NEXT] = 0;
+    const gen = r.u32[(e + P_GEN) >>> 2] + 1;
+    r.u8.fill(0, e, e + PT_SIZE);
+    r.u32[(e + P_GEN) >>> 2] = gen;
+    r.u32[(e + P_IF_OFF) >>> 2] = ifOff;
+    r.u32[(e + P_LEASE_OFF) >>> 2] = leaseOff;
+    r.u32[(e + P_FLAGS) >>> 2] = opts.persistent ? PF_PERSISTENT : 0;
+    r.i32[(e + P_OWNER) >>> 2] = opts.owner !== undefined ? opts.owner + 1 : 0;
+    r.u32[(e + P_LAST_B) >>> 2] = 0;
+    for (let i = 0; i < name.length; i++) r.u8[e + P_NAME + i] = name.charCodeAt(i);
+    this.ifs[slot] = nif;
+    if (slot >= this.portHigh) Atomics.store(r.i32, this.hw(BH_PORT_HIGH), slot + 1);
+    Atomics.add(r.i32, this.hw(BH_NPORTS), 1);
+    Atomics.store(r.i32, this.portWord(slot, P_STATE), PORT_ACTIVE);
+    return slot;
+  }
+
+  /** The netmap_if of port slot i (its rings and buffers). */
+  netmapIf(i: number): NetmapIf {
+    bcheck(Number.isInteger(i) && i >= 0 && i < this.maxPorts && this.portState(i) !== PORT_FREE, 'ERR_NO_PORT',
+      `bridge ${this.name} has no port in slot ${i}`);
+    let nif = this.ifs[i];
+    const off = this.region.u32[this.portWord(i, P_IF_OFF)];
+    if (!nif || nif.offset !== off) this.ifs[i] = nif = NetmapIf.attach(this.region, off);
+    return nif;
+  }
+
+  setOwner(i: number, threadId: number): void {
+    Atomics.store(this.region.i32, this.portWord(i, P_OWNER), threadId + 1);
+  }
+
+  isPersistent(i: number): boolean {
+    return (this.region.u32[this.portWord(i, P_FLAGS)] & PF_PERSISTENT) !== 0;
+  }
+
+  setPersistent(i: number, on: boolean): void {
+    const w = this.portWord(i, P_FLAGS);
+    this.region.u32[w] = on ? this.region.u32[w] | PF_PERSISTENT : this.region.u32[w] & ~PF_PERSISTENT;
+  }
+
+  /** Phase 1 of removal: new frames stop going to (and coming from) the port. */
+  beginRemove(i: number): void {
+    bcheck(this.portState(i) === PORT_ACTIVE || this.portState(i) === PORT_CLOSING, 'ERR_NO_PORT', `no port in slot ${i}`);
+    if (Atomics.compareExchange(this.region.i32, this.portWord(i, P_STATE), PORT_ACTIVE, PORT_CLOSING) === PORT_ACTIVE) {
+      Atomics.sub(this.region.i32, this.hw(BH_NPORTS), 1);
+    }
+    const rx = this.netmapIf(i).rxRings[0];
+    rx.wakeAll();
+    this.netmapIf(i).txRings[0].wakeAll();
+  }
+
+  /**
+   * Phase 2: frees the slot if nothing is in flight: the port's own txsync is idle and its RX ring
+   * has no unfinished lease. Returns false to be called again later. Does not wait.
+   */
+  tryFinishRemove(i: number): boolean {
+    if (this.portState(i) !== PORT_CLOSING) return this.portState(i) === PORT_FREE;
+    const r = this.region;
+    if (Atomics.load(r.i32, this.portWord(i, P_BUSY)) !== 0) return false;
+    const rx = this.netmapIf(i).rxRings[0];
+    if (rx.lockOwner() >= 0) return false;
+    if (Atomics.load(r.i32, rx.privW + K_LEASE_HEAD) !== Atomics.load(r.i32, rx.privW + K_LEASE_NEXT)) return false;
+    this.forgetPort(i);
+    Atomics.store(r.i32, this.portWord(i, P_STATE), PORT_FREE);
+    return true;
+  }
+
+  /** Removes every MAC table entry that points at port slot i. */
+  forgetPort(i: number): void {
+    const u32 = this.region.u32;
+    const n = this.macSets * MAC_WAYS;
+    for (let k = 0; k < n; k++) {
+      const w = (this.macOff + k * MAC_ENTRY) >>> 2;
+      if ((u32[w + 1] & MAC_VALID) !== 0 && u32[w + 2] === i) u32[w + 1] = 0;
+    }
+  }
+
+  /**
+   * Releases what thread `threadId` held when it died: ring locks, its port's txsync mark, and
+   * unfinished leases on every RX ring (their slots become empty 0-length frames, and later
+   * leases are published). Returns how many objects were released.
+   */
+  reclaimThread(threadId: number): number {
+    const r = this.region;
+    const me = threadId + 1;
+    let released = 0;
+    const high = this.portHigh;
+    for (let i = 0; i < high; i++) {
+      if (this.portState(i) === PORT_FREE) continue;
+      if (Atomics.compareExchange(r.i32, this.portWord(i, P_BUSY), me, 0) === me) released++;
+      const nif = this.netmapIf(i);
+      const tx = nif.txRings[0];
+      if (tx.breakLock(threadId)) released++;
+      const rx = nif.rxRings[0];
+      if (rx.breakLock(threadId)) released++;
+      // Take the ring lock as the registry (owner id -1 → word value 0x7fffffff is never a thread).
+      while (Atomics.compareExchange(r.i32, rx.lockW, 0, 0x7fffffff) !== 0) { /* a live sender: short */ }
+      const lw = r.u32[this.portWord(i, P_LEASE_OFF)] >>> 2;
+      const n = this.rxSlots;
+      const mask = n - 1;
+      let k = Atomics.load(r.i32, rx.privW + K_LEASE_HEAD);
+      const next = Atomics.load(r.i32, rx.privW + K_LEASE_NEXT);
+      for (; k !== next; k = (k + 1) & mask) {
+        if (r.u32[lw + 2 * n + k] === 0 && r.u32[lw + 3 * n + k] === me) {
+          for (let j = r.u32[lw + k]; j !== r.u32[lw + n + k]; j = (j + 1) & mask) {
+            rx.setLen(j, 0);
+            rx.setFlags(j, 0);
+          }
+          Atomics.store(r.u32, lw + 2 * n + k, 1);
+          released++;
+        }
+      }
+      publishLeases(r, rx, lw, n);
+      Atomics.store(r.i32, rx.lockW, 0);
+    }
+    return released;
+  }
+
+  /** Counters of port slot i (a snapshot). */
+  counters(i: number): PortCounters {
+    const base = (this.portEntry(i) + P_COUNTERS) >>> 3;
+    const out = {} as PortCounters;
+    COUNTER_NAMES.forEach((name, k) => { out[name] = this.region.f64[base + k]; });
+    return out;
+  }
+
+  resetCounters(i: number): void {
+    const base = (this.portEntry(i) + P_COUNTERS) >>> 3;
+    this.region.f64.fill(0, base, base + N_COUNTERS);
+  }
+
+  ports(): PortInfo[] {
+    const out: PortInfo[] = [];
+    const high = this.portHigh;
+    for (let i = 0; i < high; i++) {
+      const st = this.portState(i);
+      if (st === PORT_FREE) continue;
+      out.push({
+        index: i, name: this.portName(i), state: st === PORT_ACTIVE ? 'active' : 'closing', persistent: this.isPersistent(i),
+        owner: Atomics.load(this.region.i32, this.portWord(i, P_OWNER)) - 1, counters: this.counters(i),
+      });
+    }
+    return out;
+  }
+
+  /** The learned MAC addresses, with their port and age in seconds (nowSec: bridge clock). */
+  macTable(nowSec = Math.floor(Date.now() / 1000)): MacEntry[] {
+    const u32 = this.region.u32;
+    const out: MacEntry[] = [];
+    const n = this.macSets * MAC_WAYS;
+    const ageing = this.ageing;
+    const now = nowSec - this.epoch;
+    for (let k = 0; k < n; k++) {
+      const w = (this.macOff + k * MAC_ENTRY) >>> 2;
+      if ((u32[w + 1] & MAC_VALID) === 0) continue;
+      const age = now - u32[w + 3];
+      if (ageing !== 0 && age > ageing) continue;
+      const port = u32[w + 2];
+      out.push({ mac: macString(u32[w], u32[w + 1] & 0xffff), port, portName: this.portName(port), age: Math.max(0, age) });
+    }
+    return out.sort((a, b) => (a.mac < b.mac ? -1 : a.mac > b.mac ? 1 : 0));
+  }
+
+  /** Forgets every learned address. */
+  flushMacTable(): void {
+    this.region.u8.fill(0, this.macOff, this.macOff + this.macSets * MAC_WAYS * MAC_ENTRY);
+  }
+
+  /** The RX ring of port i (helper for tests and tools). */
+  rxRing(i: number): Ring {
+    return this.netmapIf(i).rxRings[0];
+  }
+
+  txRing(i: number): Ring {
+    return this.netmapIf(i).txRings[0];
+  }
+}
+
+/**
+ * Publishes, in reservation order, every completed lease from the oldest on: tail moves to the
+ * end of the last completed lease that has no unfinished lease before it. Idempotent (tail is
+ * stored before the lease head moves), so a thread dying in here leaves nothing half-done.
+ * Caller holds the ring lock.
+ */
+export function publishLeases(r: Region, rx: Ring, lw: number, n: number): void {
+  const i32 = r.i32;
+  const u32 = r.u32;
+  const mask = n - 1;
+  let k = i32[rx.privW + K_LEASE_HEAD];
+  const next = i32[rx.privW + K_LEASE_NEXT];
+  let t = -1;
+  while (k !== next && Atomics.load(u32, lw + 2 * n + k) !== 0) {
+    t = u32[lw + n + k];
+    k = (k + 1) & mask;
+  }
+  if (t >= 0) {
+    rx.publishTail(t);
+    Atomics.store(i32, rx.privW + K_LEASE_HEAD, k);
+  }
+}

@@ -1,0 +1,453 @@
+/**
+ * The forwarding loop: VALE's txsync, run in the sending thread.
+ *
+ * Why it looks like this. A sender's txsync does all the switching work for the frames it
+ * sends, so the switch scales with its senders and needs no thread of its own. Per batch (up to
+ * `batch` frames) it works in two passes over preallocated typed arrays, the way VALE
+ * (nm_vale_preflush / nm_vale_flush) and Snabb's bridge push() do:
+ *
+ *  1. validate each TX slot (buffer index inside this port's own pool, 14 ≤ len ≤ buffer size),
+ *     learn the source MAC, look up the destination, and append the frame to that destination's
+ *     list (or to the flood list);
+ *  2. for each destination: take its RX ring lock, validate the receiver's head, reserve slots
+ *     (a lease), drop the lock; copy the frames without the lock; take the lock again, mark the
+ *     lease done and publish every completed lease in reservation order, so concurrent senders
+ *     copy in parallel but never publish out of order or over each other.
+ *
+ * A full destination ring drops the frames that do not fit (tail drop, counted); the sender never
+ * waits for a receiver. Nothing here allocates, uses bigint, or creates closures: MACs are read as
+ * a u32 and a u16 from the (64-aligned) buffer, table entries are four u32 words, per-frame state
+ * lives in Int32Arrays sized once per thread.
+ */
+import { copyFrame, type Ring } from 'shared-memory-ring';
+import type { Bridge } from './bridge.js';
+import { publishLeases } from './bridge.js';
+import {
+  BH_MAC_FULL, C_DROP_BAD_BUF, C_DROP_BAD_LEN, C_DROP_BUSY, C_DROP_NO_DEST, C_DROP_RING_FULL, C_RX_BAD_HEAD,
+  C_RX_BYTES, C_RX_DROP_RING_FULL, C_RX_FRAMES, C_TX_BAD_HEAD, C_TX_BATCHES, C_TX_BYTES, C_TX_COPIES,
+  C_TX_DELIVERED, C_TX_FLOODED, C_TX_FRAMES, K_HWCUR, K_LEASE_HEAD, K_LEASE_NEXT, LOOKUP_DROP, LOOKUP_FLOOD,
+  MAC_ENTRY, MAC_VALID, MAC_WAYS, PORT_ACTIVE, PT_SIZE, P_BUSY, P_COUNTERS, P_LAST_A, P_LAST_B, P_LAST_ENT, P_STATE,
+  BH_AGEING, BH_PORT_HIGH,
+} from './layout.js';
+
+/**
+ * A lookup decides where a frame goes: a port slot, LOOKUP_FLOOD, or LOOKUP_DROP. It receives the
+ * forwarder (for the region views and the MAC table helpers), the frame's byte offset and length,
+ * and the source port slot. It must not allocate. Register it under a name in every thread that
+ * forwards on the bridge (registerLookup), and create the bridge with `lookup: name`.
+ */
+export type LookupFn = (fw: Forwarder, off: number, len: number, src: number) => number;
+
+const lookups = new Map<string, LookupFn>();
+
+export function registerLookup(name: string, fn: LookupFn): void {
+  lookups.set(name, fn);
+}
+
+/** VALE's learning bridge: learn unicast sources, forward known unicast, flood the rest. */
+export function learningLookup(fw: Forwarder, off: number, _len: number, src: number): number {
+  const u16 = fw.u16;
+  const u32 = fw.u32;
+  // Source MAC bytes 6..11 → a (bytes 6-9) and b (bytes 10-11), the same form as a destination.
+  const s0 = u16[(off + 6) >>> 1];
+  const s1 = u32[(off + 8) >>> 2];
+  if ((s0 & 1) === 0) fw.learn((s0 | (s1 << 16)) >>> 0, s1 >>> 16, src);
+  const d0 = u32[off >>> 2];
+  if ((d0 & 1) !== 0) return LOOKUP_FLOOD;
+  return fw.find(d0, u16[(off + 4) >>> 1]);
+}
+
+registerLookup('learning', learningLookup);
+registerLookup('hub', () => LOOKUP_FLOOD);
+
+const NIL = -1;
+
+export class Forwarder {
+  readonly bridge: Bridge;
+  readonly u8: Uint8Array;
+  readonly u16: Uint16Array;
+  readonly u32: Uint32Array;
+  readonly i32: Int32Array;
+  readonly f64: Float64Array;
+  /** Owner value written into lock words and leases: thread id + 1. */
+  readonly me: number;
+  /** Seconds since the bridge epoch, refreshed once per txsync (or set by tests). */
+  now = 0;
+  /** When set, `now` is not refreshed from Date.now() (tests inject a clock). */
+  manualClock = false;
+  /** Spins before giving up on a ring lock (its holder is stuck or dead). */
+  lockSpins = 1 << 20;
+  private readonly lookup: LookupFn;
+  private readonly maxPorts: number;
+  private readonly hdrW: number;
+  private readonly portsOff: number;
+  private readonly macOff: number;
+  private readonly macMask: number;
+  private readonly batch: number;
+  private readonly rxFirstBuf: number;
+  // per-frame arrays (one batch)
+  private readonly ftOff: Int32Array;
+  private readonly ftLen: Int32Array;
+  private readonly ftNext: Int32Array;
+  // per-destination lists
+  private readonly qHead: Int32Array;
+  private readonly qTail: Int32Array;
+  private readonly qCnt: Int32Array;
+  private readonly dsts: Int32Array;
+  private nDsts = 0;
+  private bHead = NIL;
+  private bTail = NIL;
+  private bCnt = 0;
+  private readonly rings: (Ring | undefined)[];
+  private readonly ringGen: Uint32Array;
+
+  constructor(bridge: Bridge, threadId: number) {
+    this.bridge = bridge;
+    const r = bridge.region;
+    this.u8 = r.u8;
+    this.u16 = r.u16;
+    this.u32 = r.u32;
+    this.i32 = r.i32;
+    this.f64 = r.f64;
+    this.me = threadId + 1;
+    const fn = lookups.get(bridge.lookupName);
+    if (!fn) throw new Error(`lookup function "${bridge.lookupName}" is not registered in this thread: call registerLookup first`);
+    this.lookup = fn;
+    this.maxPorts = bridge.maxPorts;
+    this.hdrW = bridge.hdr >>> 2;
+    this.portsOff = bridge.portsOff;
+    this.macOff = bridge.macOff;
+    this.macMask = bridge.macSets - 1;
+    this.batch = bridge.batch;
+    this.rxFirstBuf = 2 + bridge.txSlots;
+    this.ftOff = new Int32Array(this.batch);
+    this.ftLen = new Int32Array(this.batch);
+    this.ftNext = new Int32Array(this.batch);
+    this.qHead = new Int32Array(this.maxPorts).fill(NIL);
+    this.qTail = new Int32Array(this.maxPorts).fill(NIL);
+    this.qCnt = new Int32Array(this.maxPorts);
+    this.dsts = new Int32Array(this.maxPorts);
+    this.rings = new Array(this.maxPorts).fill(undefined);
+    this.ringGen = new Uint32Array(this.maxPorts);
+  }
+
+  // ---- MAC table ----------------------------------------------------------------------------
+
+  private setOf(a: number, b: number): number {
+    let h = Math.imul(a ^ Math.imul(b, 0x9e3779b1), 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 16;
+    return (h & this.macMask) >>> 0;
+  }
+
+  /** Learns that MAC (a, b) lives on port `port`. */
+  learn(a: number, b: number, port: number): void {
+    const u32 = this.u32;
+    const pw = (this.portsOff + port * PT_SIZE) >>> 2;
+    const bv = b | MAC_VALID;
+    // Repeated sender: refresh the entry found last time (VALE's last_smac, plus ageing).
+    if (u32[pw + (P_LAST_A >>> 2)] === a && u32[pw + (P_LAST_B >>> 2)] === bv) {
+      const w = u32[pw + (P_LAST_ENT >>> 2)];
+      if (u32[w] === a && u32[w + 1] === bv && u32[w + 2] === port) {
+        u32[w + 3] = this.now;
+        return;
+      }
+    }
+    const base = (this.macOff + this.setOf(a, b) * MAC_WAYS * MAC_ENTRY) >>> 2;
+    const ageing = u32[this.hdrW + (BH_AGEING >>> 2)];
+    let free = -1;
+    for (let k = 0; k < MAC_WAYS; k++) {
+      const w = base + k * 4;
+      const v = u32[w + 1];
+      if (v === bv && u32[w] === a) {
+        u32[w + 2] = port; // a moved MAC follows its new port
+        u32[w + 3] = this.now;
+        u32[pw + (P_LAST_A >>> 2)] = a;
+        u32[pw + (P_LAST_B >>> 2)] = bv;
+        u32[pw + (P_LAST_ENT >>> 2)] = w;
+        return;
+      }
+      if (free < 0 && ((v & MAC_VALID) === 0 || (ageing !== 0 && this.now - u32[w + 3] > ageing))) free = w;
+    }
+    if (free < 0) {
+      Atomics.add(u32, this.hdrW + (BH_MAC_FULL >>> 2), 1);
+      return;
+    }
+    u32[free + 1] = 0; // invalidate while rewriting, so no reader pairs the new MAC with an old port
+    u32[free] = a;
+    u32[free + 2] = port;
+    u32[free + 3] = this.now;
+    u32[free + 1] = bv;
+    u32[pw + (P_LAST_A >>> 2)] = a;
+    u32[pw + (P_LAST_B >>> 2)] = bv;
+    u32[pw + (P_LAST_ENT >>> 2)] = free;
+  }
+
+  /** The port slot where MAC (a, b) was learned, or LOOKUP_FLOOD. */
+  find(a: number, b: number): number {
+    const u32 = this.u32;
+    const base = (this.macOff + this.setOf(a, b) * MAC_WAYS * MAC_ENTRY) >>> 2;
+    const bv = b | MAC_VALID;
+    for (let k = 0; k < MAC_WAYS; k++) {
+      const w = base + k * 4;
+      if (u32[w] === a && u32[w + 1] === bv) {
+        const ageing = u32[this.hdrW + (BH_AGEING >>> 2)];
+        if (ageing !== 0 && this.now - u32[w + 3] > ageing) return LOOKUP_FLOOD;
+        const p = u32[w + 2];
+        return p < this.maxPorts ? p : LOOKUP_FLOOD;
+      }
+    }
+    return LOOKUP_FLOOD;
+  }
+
+  // ---- txsync -------------------------------------------------------------------------------
+
+  private rxRing(p: number): Ring {
+    const gen = this.u32[(this.portsOff + p * PT_SIZE + 36) >>> 2];
+    let ring = this.rings[p];
+    if (ring === undefined || this.ringGen[p] !== gen) {
+      ring = this.bridge.netmapIf(p).rxRings[0];
+      this.rings[p] = ring;
+      this.ringGen[p] = gen;
+    }
+    return ring;
+  }
+
+  /**
+   * Forwards every frame the user of port `src` has put in its TX ring ([next(tail), head)) and
+   * gives the slots back (tail = head − 1). Returns the number of frames consumed, or -1 if the
+   * port is not active.
+   */
+  txsync(src: number): number {
+    const i32 = this.i32;
+    const pw = (this.portsOff + src * PT_SIZE) >>> 2;
+    if (Atomics.load(i32, pw + (P_STATE >>> 2)) !== PORT_ACTIVE) return -1;
+    const tx = this.bridge.txRing(src);
+    const head = Atomics.load(i32, tx.headW);
+    const cw = (this.portsOff + src * PT_SIZE + P_COUNTERS) >>> 3;
+    const f64 = this.f64;
+    if (head >>> 0 > tx.mask) {
+      f64[cw + C_TX_BAD_HEAD]++;
+      return 0;
+    }
+    let cur = (Atomics.load(i32, tx.tailW) + 1) & tx.mask;
+    let pending = (head - cur) & tx.mask;
+    if (pending === 0) return 0;
+    Atomics.store(i32, pw + (P_BUSY >>> 2), this.me);
+    if (Atomics.load(i32, pw + (P_STATE >>> 2)) !== PORT_ACTIVE) {
+      Atomics.store(i32, pw + (P_BUSY >>> 2), 0);
+      return -1;
+    }
+    if (!this.manualClock) this.now = ((Date.now() / 1000) | 0) - this.bridge.epoch;
+    const total = pending;
+    const u32 = this.u32;
+    const u16 = this.u16;
+    const slotBase = tx.slotBase;
+    const bufBase = tx.bufBase;
+    const bufSize = tx.bufSize;
+    const mask = tx.mask;
+    const poolBufs = this.bridge.netmapIf(src).poolBufs;
+    const lookup = this.lookup;
+    const ftOff = this.ftOff;
+    const ftLen = this.ftLen;
+    const ftNext = this.ftNext;
+    const qHead = this.qHead;
+    const qTail = this.qTail;
+    const qCnt = this.qCnt;
+    const maxPorts = this.maxPorts;
+    let txBytes = 0;
+    let badBuf = 0;
+    let badLen = 0;
+    let noDest = 0;
+    while (pending > 0) {
+      const n = pending < this.batch ? pending : this.batch;
+      let k = 0;
+      this.nDsts = 0;
+      this.bHead = this.bTail = NIL;
+      this.bCnt = 0;
+      // Pass 1: validate, learn, look up, group by destination.
+      for (let i = 0; i < n; i++) {
+        const s = slotBase + ((cur + i) & mask) * 16;
+        const bi = u32[s >>> 2];
+        const len = u16[(s + 4) >>> 1];
+        txBytes += len;
+        if (bi < 2 || bi >= poolBufs) { badBuf++; continue; }
+        if (len < 14 || len > bufSize) { badLen++; continue; }
+        const off = bufBase + bi * bufSize;
+        const d = lookup(this, off, len, src);
+        ftOff[k] = off;
+        ftLen[k] = len;
+        ftNext[k] = NIL;
+        if (d === LOOKUP_FLOOD) {
+          if (this.bTail === NIL) this.bHead = k; else ftNext[this.bTail] = k;
+          this.bTail = k;
+          this.bCnt++;
+        } else if (d >= maxPorts || d === src) {
+          noDest++;
+          continue;
+        } else {
+          if (qTail[d] === NIL) {
+            qHead[d] = k;
+            this.dsts[this.nDsts++] = d;
+          } else {
+            ftNext[qTail[d]] = k;
+          }
+          qTail[d] = k;
+          qCnt[d]++;
+        }
+        k++;
+      }
+      // Pass 2: one reservation, copy and publication per destination ring.
+      let floodCopies = 0;
+      if (this.bCnt > 0) {
+        const high = Atomics.load(i32, this.hdrW + (BH_PORT_HIGH >>> 2));
+        for (let p = 0; p < high; p++) {
+          if (p === src || qTail[p] !== NIL) continue;
+          if (Atomics.load(i32, ((this.portsOff + p * PT_SIZE) >>> 2)) !== PORT_ACTIVE) continue;
+          this.dsts[this.nDsts++] = p;
+        }
+      }
+      for (let x = 0; x < this.nDsts; x++) {
+        const p = this.dsts[x];
+        const uh = qHead[p];
+        const uc = qCnt[p];
+        const bh = p === src ? NIL : this.bHead;
+        const bc = p === src ? 0 : this.bCnt;
+        floodCopies += bc;
+        this.deliver(src, p, uh, uc, bh, bc, cw);
+        qHead[p] = NIL;
+        qTail[p] = NIL;
+        qCnt[p] = 0;
+      }
+      if (this.bCnt > 0) {
+        f64[cw + C_TX_FLOODED] += this.bCnt;
+        // A flooded frame that reached no port at all (nobody else on the bridge) is one dropped copy.
+        if (floodCopies === 0) noDest += this.bCnt;
+      }
+      cur = (cur + n) & mask;
+      pending -= n;
+      f64[cw + C_TX_BATCHES]++;
+    }
+    f64[cw + C_TX_FRAMES] += total;
+    f64[cw + C_TX_BYTES] += txBytes;
+    f64[cw + C_DROP_BAD_BUF] += badBuf;
+    f64[cw + C_DROP_BAD_LEN] += badLen;
+    f64[cw + C_DROP_NO_DEST] += noDest;
+    f64[cw + C_TX_COPIES] += badBuf + badLen + noDest;
+    // VALE txsync: everything up to head is consumed; the whole ring is free again.
+    tx.publishTail((head - 1) & mask);
+    Atomics.store(i32, pw + (P_BUSY >>> 2), 0);
+    return total;
+  }
+
+  /** Takes ring lock word `w`, giving up after lockSpins tries. */
+  private tryLock(w: number): boolean {
+    const i32 = this.i32;
+    const me = this.me;
+    if (Atomics.compareExchange(i32, w, 0, me) === 0) return true;
+    for (let k = this.lockSpins; k > 0; k--) {
+      if (Atomics.load(i32, w) === 0 && Atomics.compareExchange(i32, w, 0, me) === 0) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Delivers to port p the unicast list (uh, uc) merged in batch order with the flood list
+   * (bh, bc): reserve, copy, complete. `cw` is the sender's counter base.
+   */
+  private deliver(src: number, p: number, uh: number, uc: number, bh: number, bc: number, cw: number): void {
+    const needed = uc + bc;
+    const f64 = this.f64;
+    f64[cw + C_TX_COPIES] += needed;
+    const i32 = this.i32;
+    const u32 = this.u32;
+    const rx = this.rxRing(p);
+    const pe = this.portsOff + p * PT_SIZE;
+    const dcw = (pe + P_COUNTERS) >>> 3;
+    if (!this.tryLock(rx.lockW)) {
+      f64[cw + C_DROP_BUSY] += needed;
+      return;
+    }
+    if (Atomics.load(i32, pe >>> 2) !== PORT_ACTIVE) {
+      Atomics.store(i32, rx.lockW, 0);
+      f64[cw + C_DROP_NO_DEST] += needed;
+      return;
+    }
+    const n = rx.numSlots;
+    const mask = rx.mask;
+    const pv = rx.privW;
+    // Validate the receiver's head: it may only move forward within [hwcur, tail].
+    const tail = i32[rx.tailW];
+    let hwcur = i32[pv + K_HWCUR];
+    const h = Atomics.load(i32, rx.headW);
+    if (h >>> 0 <= mask && ((h - hwcur) & mask) <= ((tail - hwcur) & mask)) {
+      hwcur = h;
+      i32[pv + K_HWCUR] = h;
+    } else if (h !== hwcur) {
+      f64[dcw + C_RX_BAD_HEAD]++;
+    }
+    const lw = u32[(pe + 20) >>> 2] >>> 2; // P_LEASE_OFF
+    const next = i32[pv + K_LEASE_NEXT];
+    const hwlease = i32[pv + K_LEASE_HEAD] === next ? tail : u32[lw + n + ((next - 1) & mask)];
+    const space = mask - ((hwlease - hwcur) & mask);
+    const howmany = needed < space ? needed : space;
+    if (howmany < needed) f64[dcw + C_RX_DROP_RING_FULL] += needed - howmany;
+    if (howmany === 0) {
+      Atomics.store(i32, rx.lockW, 0);
+      f64[cw + C_DROP_RING_FULL] += needed;
+      return;
+    }
+    const start = hwlease;
+    const end = (hwlease + howmany) & mask;
+    u32[lw + next] = start;
+    u32[lw + n + next] = end;
+    u32[lw + 2 * n + next] = 0;
+    u32[lw + 3 * n + next] = this.me;
+    Atomics.store(i32, pv + K_LEASE_NEXT, (next + 1) & mask); // the reservation exists from here on
+    Atomics.store(i32, rx.lockW, 0);
+
+    // Copy without the lock, merging the two lists in batch order.
+    const u16 = this.u16;
+    const u8 = this.u8;
+    const f64a = this.f64;
+    const ftOff = this.ftOff;
+    const ftLen = this.ftLen;
+    const ftNext = this.ftNext;
+    const slotBase = rx.slotBase;
+    const bufBase = rx.bufBase;
+    const bufSize = rx.bufSize;
+    const firstBuf = this.rxFirstBuf; // RX slot j always uses buffer firstBuf + j: a receiver cannot redirect our writes
+    let a = uh;
+    let b = bh;
+    let j = start;
+    let bytes = 0;
+    for (let c = 0; c < howmany; c++) {
+      let f: number;
+      if (b === NIL || (a !== NIL && a < b)) { f = a; a = ftNext[a]; } else { f = b; b = ftNext[b]; }
+      const len = ftLen[f];
+      const s = slotBase + j * 16;
+      const bi = firstBuf + j;
+      u32[s >>> 2] = bi;
+      u16[(s + 4) >>> 1] = len;
+      u16[(s + 6) >>> 1] = 0;
+      copyFrame(u8, f64a, bufBase + bi * bufSize, ftOff[f], len);
+      bytes += len;
+      j = (j + 1) & mask;
+    }
+    f64[cw + C_TX_DELIVERED] += howmany;
+    if (howmany < needed) f64[cw + C_DROP_RING_FULL] += needed - howmany;
+
+    // Complete: mark the lease done and publish what is ready, in order.
+    if (!this.tryLock(rx.lockW)) {
+      Atomics.store(u32, lw + 2 * n + next, 1); // whoever takes the lock next publishes it
+      return;
+    }
+    Atomics.store(u32, lw + 2 * n + next, 1);
+    f64[dcw + C_RX_FRAMES] += howmany;
+    f64[dcw + C_RX_BYTES] += bytes;
+    publishLeases(this.bridge.region, rx, lw, n);
+    Atomics.store(i32, rx.lockW, 0);
+    void src;
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * Bridge region layout. One SharedArrayBuffer (a shared-memory-ring Region) per bridge holds,
+ * in this order: the bridge header, the port table, the MAC table, then one fixed-size area per
+ * port slot (its netmap_if, TX ring, RX ring, buffer pool, and the RX ring's lease table).
+ * Every thread that forwards reads and writes these words directly; nothing here is a JS object.
+ *
+ * Bridge header (BH_*, bytes from the header offset; all u32/i32 unless noted):
+ *
+ * | off | field       | meaning                                                        |
+ * |-----|-------------|----------------------------------------------------------------|
+ * | 0   | magic       | 0x56414c45 ("VALE")                                            |
+ * | 4   | version     | 1                                                              |
+ * | 8   | maxPorts    | port slots (VALE: 254)                                         |
+ * | 12  | macSets     | MAC table sets (4 ways each); entries = 4·macSets               |
+ * | 16  | txSlots     | slots per TX ring                                              |
+ * | 20  | rxSlots     | slots per RX ring                                              |
+ * | 24  | bufSize     | bytes per buffer                                               |
+ * | 28  | batch       | frames per forwarding batch (VALE: 1024)                       |
+ * | 32  | portBytes   | stride of the per-port areas                                   |
+ * | 36  | portsOff    | byte offset of the port table                                  |
+ * | 40  | macOff      | byte offset of the MAC table                                   |
+ * | 44  | areaOff     | byte offset of port area 0                                     |
+ * | 48  | portHigh    | 1 + highest port slot ever used (flooding scans [0, portHigh)) |
+ * | 52  | ageing      | MAC ageing time in seconds (0: never)                          |
+ * | 56  | epoch       | clock origin in seconds (MAC stamps are relative to it)        |
+ * | 60  | macFull     | frames whose source could not be learned: table set full       |
+ * | 64  | name[16]    | bridge name                                                    |
+ * | 80  | nPorts      | active ports                                                   |
+ * | 96  | lookup[32]  | name of the lookup function (registerLookup)                   |
+ *
+ * Port table entry (P_*, 512 bytes per port slot):
+ *
+ * | off | field     | meaning                                                         |
+ * |-----|-----------|-----------------------------------------------------------------|
+ * | 0   | state     | 0 free, 1 active, 2 closing (Atomics)                           |
+ * | 4   | owner     | thread id + 1 of the thread that sends on this port, 0 unknown |
+ * | 8   | busy      | thread id + 1 while that thread runs txsync on this port        |
+ * | 12  | flags     | 1 persistent                                                    |
+ * | 16  | ifOff     | byte offset of the port's netmap_if                             |
+ * | 20  | leaseOff  | byte offset of the RX ring's lease table                        |
+ * | 24  | lastA     | learning cache: last source MAC bytes 0-3 (as u32 LE)           |
+ * | 28  | lastB     | learning cache: bytes 4-5, | 0x10000 when valid                 |
+ * | 32  | lastEnt   | learning cache: MAC table entry index of that MAC               |
+ * | 36  | gen       | bumped at every attach of this slot                             |
+ * | 48  | name[16]  | port name                                                       |
+ * | 64  | counters  | Float64 × 48 (C_* below), exact integers up to 2^53             |
+ *
+ * MAC table entry (16 bytes, 4-way set associative): w0 = MAC bytes 0-3 (u32 LE),
+ * w1 = bytes 4-5 | 0x10000 (valid), w2 = port slot, w3 = last-seen time (seconds since epoch).
+ *
+ * RX ring private words (the ring's `sem` private area, shared-memory-ring NR_PRIVATE):
+ * K_HWCUR (last validated user head), K_LEASE_HEAD (oldest lease not yet published),
+ * K_LEASE_NEXT (next lease number). The lease table has 4 u32 arrays of rxSlots entries:
+ * start, end, done, owner. hwlease is derived (end of the newest lease, else tail), so a
+ * reservation becomes visible with one store (K_LEASE_NEXT): a thread that dies half-way
+ * leaves either a whole lease or none.
+ */
+
+export const BRIDGE_MAGIC = 0x56414c45;
+export const BRIDGE_VERSION = 1;
+export const BH_SIZE = 4096;
+export const BH_MAGIC = 0;
+export const BH_VERSION = 4;
+export const BH_MAX_PORTS = 8;
+export const BH_MAC_SETS = 12;
+export const BH_TX_SLOTS = 16;
+export const BH_RX_SLOTS = 20;
+export const BH_BUF_SIZE = 24;
+export const BH_BATCH = 28;
+export const BH_PORT_BYTES = 32;
+export const BH_PORTS_OFF = 36;
+export const BH_MAC_OFF = 40;
+export const BH_AREA_OFF = 44;
+export const BH_PORT_HIGH = 48;
+export const BH_AGEING = 52;
+export const BH_EPOCH = 56;
+export const BH_MAC_FULL = 60;
+export const BH_NAME = 64;
+export const BH_NPORTS = 80;
+export const BH_LOOKUP = 96;
+
+export const PT_SIZE = 512;
+export const P_STATE = 0;
+export const P_OWNER = 4;
+export const P_BUSY = 8;
+export const P_FLAGS = 12;
+export const P_IF_OFF = 16;
+export const P_LEASE_OFF = 20;
+export const P_LAST_A = 24;
+export const P_LAST_B = 28;
+export const P_LAST_ENT = 32;
+export const P_GEN = 36;
+export const P_NAME = 48;
+export const P_COUNTERS = 64;
+export const N_COUNTERS = 48;
+
+export const PORT_FREE = 0;
+export const PORT_ACTIVE = 1;
+export const PORT_CLOSING = 2;
+export const PF_PERSISTENT = 1;
+
+export const MAC_WAYS = 4;
+export const MAC_ENTRY = 16;
+export const MAC_VALID = 0x10000;
+
+export const K_HWCUR = 0;
+export const K_LEASE_HEAD = 1;
+export const K_LEASE_NEXT = 2;
+
+/**
+ * Per-port counters (Float64 indices from P_COUNTERS). Sender-side counters are written only by
+ * the port's own txsync; receiver-side ones under the destination RX ring's lock.
+ *
+ * Accounting invariant, for every port: txCopies = txDelivered + dropRingFull + dropBadBuf +
+ * dropBadLen + dropNoDest + dropBusy, where a frame flooded to k ports makes k copies (a frame
+ * with no destination, or an invalid one, counts as one copy, dropped).
+ */
+export const C_TX_FRAMES = 0;
+export const C_TX_BYTES = 1;
+export const C_RX_FRAMES = 2;
+export const C_RX_BYTES = 3;
+export const C_TX_COPIES = 4;
+export const C_TX_DELIVERED = 5;
+export const C_DROP_RING_FULL = 6;
+export const C_DROP_BAD_BUF = 7;
+export const C_DROP_BAD_LEN = 8;
+export const C_DROP_NO_DEST = 9;
+export const C_DROP_BUSY = 10;
+export const C_RX_DROP_RING_FULL = 11;
+export const C_TX_FLOODED = 12;
+export const C_TX_BATCHES = 13;
+export const C_TX_BAD_HEAD = 14;
+export const C_RX_BAD_HEAD = 15;
+
+export const COUNTER_NAMES = [
+  'txFrames', 'txBytes', 'rxFrames', 'rxBytes', 'txCopies', 'txDelivered', 'dropRingFull', 'dropBadBuf',
+  'dropBadLen', 'dropNoDest', 'dropBusy', 'rxDropRingFull', 'txFlooded', 'txBatches', 'txBadHead', 'rxBadHead',
+] as const;
+export type CounterName = typeof COUNTER_NAMES[number];
+export type PortCounters = Record<CounterName, number>;
+
+/** Lookup results besides a port slot. */
+export const LOOKUP_FLOOD = 0xfffe;
+export const LOOKUP_DROP = 0xffff;
