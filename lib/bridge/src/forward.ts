@@ -44,17 +44,35 @@ export function registerLookup(name: string, fn: LookupFn): void {
   lookups.set(name, fn);
 }
 
-/** VALE's learning bridge: learn unicast sources, forward known unicast, flood the rest. */
+/**
+ * VALE's learning bridge: learn unicast sources, forward known unicast, flood the rest. Within a
+ * batch the last source learned and the last destination found are remembered (fw.seen*, fw.dst*,
+ * reset by every batch), so a burst from one host to another costs two compares per frame.
+ */
 export function learningLookup(fw: Forwarder, off: number, _len: number, src: number): number {
   const u16 = fw.u16;
   const u32 = fw.u32;
   // Source MAC bytes 6..11 → a (bytes 6-9) and b (bytes 10-11), the same form as a destination.
   const s0 = u16[(off + 6) >>> 1];
   const s1 = u32[(off + 8) >>> 2];
-  if ((s0 & 1) === 0) fw.learn((s0 | (s1 << 16)) >>> 0, s1 >>> 16, src);
+  if ((s0 & 1) === 0) {
+    const a = (s0 | (s1 << 16)) >>> 0;
+    const b = s1 >>> 16;
+    if (a !== fw.seenA || b !== fw.seenB) {
+      fw.learn(a, b, src);
+      fw.seenA = a;
+      fw.seenB = b;
+    }
+  }
   const d0 = u32[off >>> 2];
   if ((d0 & 1) !== 0) return LOOKUP_FLOOD;
-  return fw.find(d0, u16[(off + 4) >>> 1]);
+  const d1 = u16[(off + 4) >>> 1];
+  if (d0 === fw.dstA && d1 === fw.dstB) return fw.dstP;
+  const p = fw.find(d0, d1);
+  fw.dstA = d0;
+  fw.dstB = d1;
+  fw.dstP = p;
+  return p;
 }
 
 registerLookup('learning', learningLookup);
@@ -75,6 +93,12 @@ export class Forwarder {
   now = 0;
   /** When set, `now` is not refreshed from Date.now() (tests inject a clock). */
   manualClock = false;
+  /** Per-batch lookup caches of learningLookup (reset at every batch start). */
+  seenA = -1;
+  seenB = -1;
+  dstA = -1;
+  dstB = -1;
+  dstP = LOOKUP_FLOOD;
   /** Spins before giving up on a ring lock (its holder is stuck or dead). */
   lockSpins = 1 << 20;
   private readonly lookup: LookupFn;
@@ -94,10 +118,6 @@ export class Forwarder {
   private readonly qTail: Int32Array;
   private readonly qCnt: Int32Array;
   private readonly dsts: Int32Array;
-  private nDsts = 0;
-  private bHead = NIL;
-  private bTail = NIL;
-  private bCnt = 0;
   private readonly rings: (Ring | undefined)[];
   private readonly ringGen: Uint32Array;
 
@@ -263,9 +283,12 @@ export class Forwarder {
     while (pending > 0) {
       const n = pending < this.batch ? pending : this.batch;
       let k = 0;
-      this.nDsts = 0;
-      this.bHead = this.bTail = NIL;
-      this.bCnt = 0;
+      this.seenA = this.dstA = -1;
+      let nDsts = 0;
+      let bHead = NIL;
+      let bTail = NIL;
+      let bCnt = 0;
+      const dsts = this.dsts;
       // Pass 1: validate, learn, look up, group by destination.
       for (let i = 0; i < n; i++) {
         const s = slotBase + ((cur + i) & mask) * 16;
@@ -280,16 +303,16 @@ export class Forwarder {
         ftLen[k] = len;
         ftNext[k] = NIL;
         if (d === LOOKUP_FLOOD) {
-          if (this.bTail === NIL) this.bHead = k; else ftNext[this.bTail] = k;
-          this.bTail = k;
-          this.bCnt++;
+          if (bTail === NIL) bHead = k; else ftNext[bTail] = k;
+          bTail = k;
+          bCnt++;
         } else if (d >= maxPorts || d === src) {
           noDest++;
           continue;
         } else {
           if (qTail[d] === NIL) {
             qHead[d] = k;
-            this.dsts[this.nDsts++] = d;
+            dsts[nDsts++] = d;
           } else {
             ftNext[qTail[d]] = k;
           }
@@ -300,30 +323,30 @@ export class Forwarder {
       }
       // Pass 2: one reservation, copy and publication per destination ring.
       let floodCopies = 0;
-      if (this.bCnt > 0) {
+      if (bCnt > 0) {
         const high = Atomics.load(i32, this.hdrW + (BH_PORT_HIGH >>> 2));
         for (let p = 0; p < high; p++) {
           if (p === src || qTail[p] !== NIL) continue;
           if (Atomics.load(i32, ((this.portsOff + p * PT_SIZE) >>> 2)) !== PORT_ACTIVE) continue;
-          this.dsts[this.nDsts++] = p;
+          dsts[nDsts++] = p;
         }
       }
-      for (let x = 0; x < this.nDsts; x++) {
-        const p = this.dsts[x];
+      for (let x = 0; x < nDsts; x++) {
+        const p = dsts[x];
         const uh = qHead[p];
         const uc = qCnt[p];
-        const bh = p === src ? NIL : this.bHead;
-        const bc = p === src ? 0 : this.bCnt;
+        const bh = bHead;
+        const bc = bCnt;
         floodCopies += bc;
         this.deliver(src, p, uh, uc, bh, bc, cw);
         qHead[p] = NIL;
         qTail[p] = NIL;
         qCnt[p] = 0;
       }
-      if (this.bCnt > 0) {
-        f64[cw + C_TX_FLOODED] += this.bCnt;
+      if (bCnt > 0) {
+        f64[cw + C_TX_FLOODED] += bCnt;
         // A flooded frame that reached no port at all (nobody else on the bridge) is one dropped copy.
-        if (floodCopies === 0) noDest += this.bCnt;
+        if (floodCopies === 0) noDest += bCnt;
       }
       cur = (cur + n) & mask;
       pending -= n;
@@ -418,22 +441,39 @@ export class Forwarder {
     const bufBase = rx.bufBase;
     const bufSize = rx.bufSize;
     const firstBuf = this.rxFirstBuf; // RX slot j always uses buffer firstBuf + j: a receiver cannot redirect our writes
-    let a = uh;
-    let b = bh;
     let j = start;
     let bytes = 0;
-    for (let c = 0; c < howmany; c++) {
-      let f: number;
-      if (b === NIL || (a !== NIL && a < b)) { f = a; a = ftNext[a]; } else { f = b; b = ftNext[b]; }
-      const len = ftLen[f];
-      const s = slotBase + j * 16;
-      const bi = firstBuf + j;
-      u32[s >>> 2] = bi;
-      u16[(s + 4) >>> 1] = len;
-      u16[(s + 6) >>> 1] = 0;
-      copyFrame(u8, f64a, bufBase + bi * bufSize, ftOff[f], len);
-      bytes += len;
-      j = (j + 1) & mask;
+    if (bc === 0 || uc === 0) {
+      // One list only (the common case): walk it.
+      let f = bc === 0 ? uh : bh;
+      for (let c = 0; c < howmany; c++) {
+        const len = ftLen[f];
+        const s = slotBase + j * 16;
+        const bi = firstBuf + j;
+        u32[s >>> 2] = bi;
+        u16[(s + 4) >>> 1] = len;
+        u16[(s + 6) >>> 1] = 0;
+        copyFrame(u8, f64a, bufBase + bi * bufSize, ftOff[f], len);
+        bytes += len;
+        j = (j + 1) & mask;
+        f = ftNext[f];
+      }
+    } else {
+      let a = uh;
+      let b = bh;
+      for (let c = 0; c < howmany; c++) {
+        let f: number;
+        if (b === NIL || (a !== NIL && a < b)) { f = a; a = ftNext[a]; } else { f = b; b = ftNext[b]; }
+        const len = ftLen[f];
+        const s = slotBase + j * 16;
+        const bi = firstBuf + j;
+        u32[s >>> 2] = bi;
+        u16[(s + 4) >>> 1] = len;
+        u16[(s + 6) >>> 1] = 0;
+        copyFrame(u8, f64a, bufBase + bi * bufSize, ftOff[f], len);
+        bytes += len;
+        j = (j + 1) & mask;
+      }
     }
     f64[cw + C_TX_DELIVERED] += howmany;
     if (howmany < needed) f64[cw + C_DROP_RING_FULL] += needed - howmany;

@@ -19,5 +19,13 @@ export function copyFrame(u8: Uint8Array, f64: Float64Array, dst: number, src: n
   const d = dst >>> 3;
   const s = src >>> 3;
   for (let k = 0; k < words; k++) f64[d + k] = f64[s + k];
-  for (let k = words << 3; k < len; k++) u8[dst + k] = u8[src + k];
+  let k = words << 3;
+  if ((len & 4) !== 0) {
+    u8[dst + k] = u8[src + k];
+    u8[dst + k + 1] = u8[src + k + 1];
+    u8[dst + k + 2] = u8[src + k + 2];
+    u8[dst + k + 3] = u8[src + k + 3];
+    k += 4;
+  }
+  for (; k < len; k++) u8[dst + k] = u8[src + k];
 }
