@@ -1,0 +1,18 @@
+/**
+ * vswitch: a virtual Ethernet switch in pure TypeScript, modelled on netmap's VALE.
+ *
+ * ```ts
+ * import { Switch, openPort } from 'vswitch';
+ * const sw = new Switch();                 // main thread: the registry
+ * const a = await openPort('vale0:a');     // any thread
+ * ```
+ */
+export { Switch, type SwitchOptions } from './switch.js';
+export { Port, RxBatch, TxBatch } from './port.js';
+export { openPort, listSwitch } from './client.js';
+export { VswitchError, ERR } from './errors.js';
+export type { OpenOptions, BridgeSummary } from './protocol.js';
+export {
+  parsePortName, NAME_RULE, COUNTER_NAMES, BRIDGE_DEFAULTS, registerLookup, LOOKUP_FLOOD, LOOKUP_DROP,
+  type PortCounters, type MacEntry, type PortInfo, type BridgeOptions, type LookupFn,
+} from '@vswitch/bridge';

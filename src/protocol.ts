@@ -1,0 +1,53 @@
+/**
+ * Messages between threads and the registry (the Switch). They travel on a BroadcastChannel
+ * named after the switch, so any Worker of the process reaches it without the application
+ * passing MessagePorts around. Only control traffic goes here: after `open`, frames move through
+ * shared memory only.
+ */
+import type { BridgeOptions, MacEntry, PortInfo } from '@vswitch/bridge';
+
+export const CHANNEL_PREFIX = 'vswitch:';
+/** Every thread that imports vswitch reports the exit of Workers it created here. */
+export const THREADS_CHANNEL = 'vswitch:threads';
+
+export interface OpenOptions {
+  /** Keep the port after its last close (like `vale-ctl -n`). Default false. */
+  persistent?: boolean;
+  /** Fail with ERR_PORT_BUSY if the port is already open. Default false. */
+  exclusive?: boolean;
+  /** Milliseconds to wait for the switch to answer from a Worker (default 5000). */
+  timeoutMs?: number;
+  /** Name of the Switch to use (default "default"). */
+  switch?: string;
+}
+
+export interface BridgeSummary {
+  name: string;
+  ports: PortInfo[];
+  macEntries: number;
+  macFull: number;
+  ageing: number;
+  options: Required<Omit<BridgeOptions, 'lookup'>> & { lookup: string };
+}
+
+export type Request =
+  | { op: 'open'; id: string; threadId: number; name: string; persistent: boolean; exclusive: boolean }
+  | { op: 'close'; id: string; threadId: number; name: string }
+  | { op: 'list'; id: string; threadId: number }
+  | { op: 'fdb'; id: string; threadId: number; bridge: string };
+
+export interface OpenReply {
+  sab: SharedArrayBuffer;
+  bridge: string;
+  index: number;
+  gen: number;
+  name: string;
+}
+
+export type Reply =
+  | { id: string; ok: true; value: unknown }
+  | { id: string; ok: false; error: { code: string; message: string } };
+
+export type ThreadNote = { op: 'exited'; threadId: number };
+
+export type { MacEntry };

@@ -1,0 +1,272 @@
+/**
+ * The Switch is the registry of bridges and ports, like the netmap kernel module's VALE tables.
+ * It lives in the thread that creates it (usually the main thread) and answers requests from
+ * any Worker of the process on a BroadcastChannel named after it, so Workers open ports by name
+ * with no MessagePort plumbing: `await openPort('vale0:a')`. After the open, frames move through
+ * the bridge's SharedArrayBuffer only.
+ *
+ * Lifecycle follows VALE: a port is created by its first open and destroyed by its last close,
+ * unless it is persistent (createPort, like `vale-ctl -n`). A bridge is created with its first
+ * port. When a Worker exits or crashes, the thread that created it sees the exit (every thread
+ * that imports vswitch watches the Workers it starts and tells the Switch), and the Switch
+ * releases what that thread held: ring locks, unfinished leases, its opens of ports.
+ */
+import { BroadcastChannel, threadId } from 'node:worker_threads';
+import {
+  Bridge, BridgeError, BRIDGE_DEFAULTS, parsePortName, checkBridgeName, type BridgeOptions, type MacEntry, type PortInfo,
+  P_GEN,
+} from '@vswitch/bridge';
+import { ERR, VswitchError, errorToData } from './errors.js';
+import { CHANNEL_PREFIX, THREADS_CHANNEL, type BridgeSummary, type OpenOptions, type OpenReply, type Request } from './protocol.js';
+import { Port } from './port.js';
+import { localPort, registerLocalSwitch, unregisterLocalSwitch, watchWorkers } from './client.js';
+
+export interface SwitchOptions {
+  /** Name of this switch; Workers reach it with `openPort(name, { switch })`. Default "default". */
+  name?: string;
+  /** Bridges this switch may hold (VALE: 8). */
+  maxBridges?: number;
+  /** Options for bridges created on first use (see BridgeOptions for defaults). */
+  bridge?: BridgeOptions;
+}
+
+interface PortRecord {
+  bridge: string;
+  index: number;
+  gen: number;
+  persistent: boolean;
+  /** Opens per thread id. */
+  opens: Map<number, number>;
+}
+
+export class Switch {
+  readonly name: string;
+  readonly maxBridges: number;
+  readonly bridgeDefaults: BridgeOptions;
+  readonly #bridges = new Map<string, Bridge>();
+  readonly #ports = new Map<string, PortRecord>();
+  readonly #channel: BroadcastChannel;
+  readonly #threads: BroadcastChannel;
+  readonly #removing = new Set<Promise<void>>();
+  #closed = false;
+
+  constructor(opts: SwitchOptions = {}) {
+    this.name = opts.name ?? 'default';
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(this.name)) {
+      throw new VswitchError(ERR.BAD_ARG, `switch name must be 1-64 characters of A-Z a-z 0-9 _ . -, got ${JSON.stringify(this.name)}`);
+    }
+    this.maxBridges = opts.maxBridges ?? 8;
+    if (!Number.isInteger(this.maxBridges) || this.maxBridges < 1 || this.maxBridges > 64) {
+      throw new VswitchError(ERR.BAD_ARG, `maxBridges must be an integer in [1, 64], got ${String(opts.maxBridges)}`);
+    }
+    this.bridgeDefaults = { ...opts.bridge };
+    registerLocalSwitch(this);
+    this.#channel = new BroadcastChannel(CHANNEL_PREFIX + this.name);
+    this.#channel.onmessage = (ev: unknown) => this.#onRequest((ev as { data: Request }).data);
+    (this.#channel as unknown as { unref(): void }).unref();
+    this.#threads = new BroadcastChannel(THREADS_CHANNEL);
+    this.#threads.onmessage = (ev: unknown) => {
+      const d = (ev as { data: { op: string; threadId: number } }).data;
+      if (d && d.op === 'exited' && Number.isInteger(d.threadId)) this.threadExited(d.threadId);
+    };
+    (this.#threads as unknown as { unref(): void }).unref();
+    watchWorkers();
+  }
+
+  // ---- bridges -------------------------------------------------------------------------------
+
+  /** Creates a bridge explicitly (with its own options). Bridges are otherwise created on first open. */
+  createBridge(name: string, opts: BridgeOptions = {}): Bridge {
+    this.#checkOpen();
+    checkBridgeName(name);
+    if (this.#bridges.has(name)) throw new VswitchError(ERR.BRIDGE_EXISTS, `bridge ${name} already exists`);
+    if (this.#bridges.size >= this.maxBridges) {
+      throw new VswitchError(ERR.TOO_MANY_BRIDGES,
+        `switch ${this.name} already has ${this.maxBridges} bridges (the limit): remove one, or create the Switch with a larger maxBridges`);
+    }
+    const b = Bridge.create(name, { ...this.bridgeDefaults, ...opts });
+    this.#bridges.set(name, b);
+    return b;
+  }
+
+  /** The bridge with this name (throws ERR_NO_BRIDGE). */
+  bridge(name: string): Bridge {
+    const b = this.#bridges.get(name);
+    if (!b) {
+      throw new VswitchError(ERR.NO_BRIDGE, `no bridge named ${name} on switch ${this.name}; bridges: ${[...this.#bridges.keys()].join(', ') || 'none'}`);
+    }
+    return b;
+  }
+
+  bridgeNames(): string[] {
+    return [...this.#bridges.keys()];
+  }
+
+  // ---- ports ---------------------------------------------------------------------------------
+
+  /** Opens a port from this thread (creating it, and its bridge, if needed). */
+  async open(name: string, opts: OpenOptions = {}): Promise<Port> {
+    const reply = this.openFor(threadId, name, !!opts.persistent, !!opts.exclusive);
+    return localPort(this, reply);
+  }
+
+  /** Creates a persistent port without opening it (like `vale-ctl -n`). */
+  createPort(name: string): void {
+    const p = parsePortName(name);
+    if (this.#ports.has(p.name)) throw new VswitchError(ERR.PORT_EXISTS, `port ${p.name} already exists`);
+    this.#attach(p.name, p.bridge, true);
+  }
+
+  /** Removes a persistent port. Fails with ERR_PORT_BUSY while it is open. */
+  async removePort(name: string): Promise<void> {
+    const rec = this.#ports.get(name);
+    if (!rec) throw new VswitchError(ERR.NO_PORT, `no port named ${name}`);
+    const opens = [...rec.opens.values()].reduce((a, b) => a + b, 0);
+    if (opens > 0) throw new VswitchError(ERR.PORT_BUSY, `port ${name} is open ${opens} time(s): close it first`);
+    await this.#destroy(name, rec);
+  }
+
+  /** @internal Opens `name` on behalf of thread `tid`. */
+  openFor(tid: number, name: string, persistent: boolean, exclusive: boolean): OpenReply {
+    this.#checkOpen();
+    const p = parsePortName(name);
+    let rec = this.#ports.get(p.name);
+    if (rec && exclusive && [...rec.opens.values()].some((n) => n > 0)) {
+      throw new VswitchError(ERR.PORT_BUSY, `port ${p.name} is already open and an exclusive open was asked`);
+    }
+    if (!rec) rec = this.#attach(p.name, p.bridge, persistent);
+    else if (persistent) rec.persistent = true;
+    rec.opens.set(tid, (rec.opens.get(tid) ?? 0) + 1);
+    const b = this.bridge(rec.bridge);
+    b.setOwner(rec.index, tid);
+    return { sab: b.sab, bridge: rec.bridge, index: rec.index, gen: rec.gen, name: p.name };
+  }
+
+  #attach(name: string, bridgeName: string, persistent: boolean): PortRecord {
+    const b = this.#bridges.get(bridgeName) ?? this.createBridge(bridgeName);
+    let index: number;
+    try {
+      index = b.addPort(name, { persistent });
+    } catch (e) {
+      if (e instanceof BridgeError) throw new VswitchError(e.code, e.message);
+      throw e;
+    }
+    const gen = b.region.u32[b.portWord(index, P_GEN)];
+    const rec: PortRecord = { bridge: bridgeName, index, gen, persistent, opens: new Map() };
+    this.#ports.set(name, rec);
+    return rec;
+  }
+
+  /** @internal Thread `tid` closes one open of `name`. */
+  async closeFor(tid: number, name: string): Promise<void> {
+    const rec = this.#ports.get(name);
+    if (!rec) return;
+    const n = rec.opens.get(tid) ?? 0;
+    if (n <= 1) rec.opens.delete(tid); else rec.opens.set(tid, n - 1);
+    if (rec.opens.size === 0 && !rec.persistent) await this.#destroy(name, rec);
+  }
+
+  async #destroy(name: string, rec: PortRecord): Promise<void> {
+    this.#ports.delete(name);
+    const b = this.#bridges.get(rec.bridge);
+    if (!b) return;
+    b.beginRemove(rec.index);
+    const done = (async () => {
+      let delay = 0;
+      while (!b.tryFinishRemove(rec.index)) {
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(100, delay + 1);
+      }
+    })();
+    this.#removing.add(done);
+    try {
+      await done;
+    } finally {
+      this.#removing.delete(done);
+    }
+  }
+
+  /**
+   * Releases everything thread `tid` held: ring locks and leases on every bridge, and its opens
+   * of ports (destroying ports it was the last user of). Called when a Worker exits.
+   */
+  threadExited(tid: number): void {
+    for (const b of this.#bridges.values()) b.reclaimThread(tid);
+    for (const [name, rec] of [...this.#ports]) {
+      const n = rec.opens.get(tid);
+      if (!n) continue;
+      rec.opens.delete(tid);
+      if (rec.opens.size === 0 && !rec.persistent) void this.#destroy(name, rec);
+    }
+  }
+
+  // ---- inspection ----------------------------------------------------------------------------
+
+  /** Bridges with their ports and counters. */
+  list(): BridgeSummary[] {
+    return [...this.#bridges.values()].map((b) => ({
+      name: b.name,
+      ports: b.ports().map((p: PortInfo) => ({ ...p, persistent: this.#ports.get(p.name)?.persistent ?? p.persistent })),
+      macEntries: b.macTable().length,
+      macFull: b.macFull,
+      ageing: b.ageing,
+      options: {
+        maxPorts: b.maxPorts, macTableSize: b.macSets * 4, txSlots: b.txSlots, rxSlots: b.rxSlots, bufSize: b.bufSize,
+        batch: b.batch, ageing: b.ageing, lookup: b.lookupName,
+      },
+    }));
+  }
+
+  /** The MAC table of a bridge: MAC, port, age in seconds. */
+  fdb(bridgeName: string): MacEntry[] {
+    return this.bridge(bridgeName).macTable();
+  }
+
+  /** Open counts per port name (for tools). */
+  opens(name: string): number {
+    const rec = this.#ports.get(name);
+    return rec ? [...rec.opens.values()].reduce((a, b) => a + b, 0) : 0;
+  }
+
+  /** Waits for ports being removed, then stops answering Workers. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await Promise.all([...this.#removing]);
+    this.#closed = true;
+    this.#channel.close();
+    this.#threads.close();
+    unregisterLocalSwitch(this);
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new VswitchError(ERR.NO_SWITCH, `switch ${this.name} is closed`);
+  }
+
+  #onRequest(req: Request): void {
+    if (!req || typeof req !== 'object' || typeof req.id !== 'string' || !('op' in req)) return;
+    const reply = (value: unknown) => this.#channel.postMessage({ id: req.id, ok: true, value });
+    const fail = (e: unknown) => this.#channel.postMessage({ id: req.id, ok: false, error: errorToData(e) });
+    try {
+      switch (req.op) {
+        case 'open':
+          reply(this.openFor(req.threadId, req.name, req.persistent, req.exclusive));
+          break;
+        case 'close':
+          this.closeFor(req.threadId, req.name).then(() => reply(true), fail);
+          break;
+        case 'list':
+          reply(this.list());
+          break;
+        case 'fdb':
+          reply(this.fdb(req.bridge));
+          break;
+        default:
+          break;
+      }
+    } catch (e) {
+      fail(e);
+    }
+  }
+}
+
+export { BRIDGE_DEFAULTS };
