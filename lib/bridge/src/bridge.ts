@@ -20,6 +20,8 @@ import {
   BH_VERSION, BRIDGE_MAGIC, BRIDGE_VERSION, COUNTER_NAMES, K_HWCUR, K_LEASE_HEAD, K_LEASE_NEXT, MAC_ENTRY, MAC_VALID,
   MAC_WAYS, N_COUNTERS, PF_PERSISTENT, PORT_ACTIVE, PORT_CLOSING, PORT_FREE, PT_SIZE, P_BUSY, P_COUNTERS, P_FLAGS,
   P_GEN, P_IF_OFF, P_LAST_B, P_LEASE_OFF, P_NAME, P_OWNER, P_STATE, type PortCounters,
+  BH_VLAN_PORTS, BH_MIRRORS, P_VLAN_MODE, P_PVID, P_VLAN_MAP, P_MIRROR_TX, P_MIRROR_RX, PF_MIRROR, VLAN_NONE, VLAN_ACCESS,
+  VLAN_TRUNK,
 } from './layout.js';
 import { checkBridgeName } from './names.js';
 
@@ -49,10 +51,24 @@ export const BRIDGE_DEFAULTS = {
 
 export interface MacEntry {
   mac: string;
+  /** VLAN the address was learned in (0 on VLAN-unaware ports). */
+  vlan: number;
   port: number;
   portName: string;
   /** Seconds since the entry was last refreshed. */
   age: number;
+}
+
+/** 802.1Q configuration of a port. */
+export type VlanConfig =
+  | { mode: 'none' }
+  | { mode: 'access'; vlan: number }
+  | { mode: 'trunk'; vlans: number[]; native?: number };
+
+/** Mirror configuration: the ports whose sent (tx) and received (rx) frames a mirror port gets. */
+export interface MirrorConfig {
+  tx?: number[];
+  rx?: number[];
 }
 
 export interface PortInfo {
@@ -61,6 +77,8 @@ export interface PortInfo {
   state: 'active' | 'closing';
   persistent: boolean;
   owner: number;
+  vlan: VlanConfig;
+  mirror: boolean;
   counters: PortCounters;
 }
 
@@ -319,6 +337,114 @@ export class Bridge {
     const rx = this.netmapIf(i).rxRings[0];
     rx.wakeAll();
     this.netmapIf(i).txRings[0].wakeAll();
+    // Nobody mirrors into a port that is going away, and its own settings stop counting.
+    const u32 = this.region.u32;
+    for (let p = 0; p < this.portHigh; p++) {
+      if (u32[this.portWord(p, P_MIRROR_TX)] === i + 1) u32[this.portWord(p, P_MIRROR_TX)] = 0;
+      if (u32[this.portWord(p, P_MIRROR_RX)] === i + 1) u32[this.portWord(p, P_MIRROR_RX)] = 0;
+    }
+    u32[this.portWord(i, P_MIRROR_TX)] = 0;
+    u32[this.portWord(i, P_MIRROR_RX)] = 0;
+    u32[this.portWord(i, P_VLAN_MODE)] = VLAN_NONE;
+    this.recount();
+  }
+
+  /** Recomputes the header's feature counts, which keep forwarding on its fast path when 0. */
+  private recount(): void {
+    const u32 = this.region.u32;
+    let vlans = 0;
+    let mirrors = 0;
+    for (let p = 0; p < this.portHigh; p++) {
+      if (this.portState(p) !== PORT_ACTIVE) continue;
+      if (u32[this.portWord(p, P_VLAN_MODE)] !== VLAN_NONE) vlans++;
+      if (u32[this.portWord(p, P_MIRROR_TX)] !== 0) mirrors++;
+      if (u32[this.portWord(p, P_MIRROR_RX)] !== 0) mirrors++;
+    }
+    Atomics.store(u32, this.hw(BH_VLAN_PORTS), vlans);
+    Atomics.store(u32, this.hw(BH_MIRRORS), mirrors);
+  }
+
+  #activeSlot(i: number): void {
+    bcheck(Number.isInteger(i) && i >= 0 && i < this.maxPorts && this.portState(i) === PORT_ACTIVE, 'ERR_NO_PORT',
+      `bridge ${this.name} has no active port in slot ${i}`);
+  }
+
+  /**
+   * Sets a port's 802.1Q mode. Access: untagged frames in and out, in one VLAN; tagged frames in
+   * are dropped. Trunk: tagged frames of the listed VLANs pass with their tag; untagged frames
+   * take the native VLAN (and leave untagged), or are dropped without one. None: VLAN-unaware,
+   * frames pass as they are among other unaware ports. Learning and flooding are per VLAN.
+   */
+  setVlan(i: number, cfg: VlanConfig): void {
+    this.#activeSlot(i);
+    const u32 = this.region.u32;
+    const vid = (v: unknown, what: string) => {
+      bcheck(Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 4094, 'ERR_BAD_VLAN',
+        `${what} must be a VLAN id from 1 to 4094, got ${String(v)}`);
+      return v as number;
+    };
+    const map = this.portWord(i, P_VLAN_MAP);
+    if (cfg.mode === 'none') {
+      u32[this.portWord(i, P_VLAN_MODE)] = VLAN_NONE;
+    } else if (cfg.mode === 'access') {
+      const v = vid(cfg.vlan, 'access vlan');
+      u32[this.portWord(i, P_PVID)] = v;
+      u32[this.portWord(i, P_VLAN_MODE)] = VLAN_ACCESS;
+    } else if (cfg.mode === 'trunk') {
+      bcheck(Array.isArray(cfg.vlans), 'ERR_BAD_VLAN', 'a trunk needs the list of VLANs it carries');
+      const ids = cfg.vlans.map((v) => vid(v, 'trunk vlan'));
+      const native = cfg.native === undefined || cfg.native === 0 ? 0 : vid(cfg.native, 'native vlan');
+      u32.fill(0, map, map + 128);
+      for (const v of ids) u32[map + (v >>> 5)] |= 1 << (v & 31);
+      if (native) u32[map + (native >>> 5)] |= 1 << (native & 31);
+      u32[this.portWord(i, P_PVID)] = native;
+      u32[this.portWord(i, P_VLAN_MODE)] = VLAN_TRUNK;
+    } else {
+      throw new BridgeError('ERR_BAD_VLAN', `VLAN mode must be none, access or trunk, got ${String((cfg as { mode: unknown }).mode)}`);
+    }
+    this.recount();
+  }
+
+  vlanConfig(i: number): VlanConfig {
+    const u32 = this.region.u32;
+    const mode = u32[this.portWord(i, P_VLAN_MODE)];
+    const pvid = u32[this.portWord(i, P_PVID)];
+    if (mode === VLAN_ACCESS) return { mode: 'access', vlan: pvid };
+    if (mode === VLAN_TRUNK) {
+      const map = this.portWord(i, P_VLAN_MAP);
+      const vlans: number[] = [];
+      for (let v = 1; v < 4095; v++) if ((u32[map + (v >>> 5)] & (1 << (v & 31))) !== 0 && v !== pvid) vlans.push(v);
+      return pvid ? { mode: 'trunk', vlans, native: pvid } : { mode: 'trunk', vlans };
+    }
+    return { mode: 'none' };
+  }
+
+  /**
+   * Makes port `m` a mirror (monitor) port that gets a copy of every frame the `tx` ports send and
+   * every frame the `rx` ports receive. A mirror port gets no normal traffic. When its ring is
+   * full the copies are dropped and counted (mirrorDrops) and the mirrored ports lose nothing.
+   * An empty config turns `m` back into a normal port.
+   */
+  setMirror(m: number, cfg: MirrorConfig): void {
+    this.#activeSlot(m);
+    const tx = cfg.tx ?? [];
+    const rx = cfg.rx ?? [];
+    for (const p of [...tx, ...rx]) {
+      this.#activeSlot(p);
+      bcheck(p !== m, 'ERR_BAD_MIRROR', 'a mirror port cannot mirror itself');
+    }
+    const u32 = this.region.u32;
+    for (let p = 0; p < this.portHigh; p++) {
+      if (u32[this.portWord(p, P_MIRROR_TX)] === m + 1) u32[this.portWord(p, P_MIRROR_TX)] = 0;
+      if (u32[this.portWord(p, P_MIRROR_RX)] === m + 1) u32[this.portWord(p, P_MIRROR_RX)] = 0;
+    }
+    const on = tx.length + rx.length > 0;
+    const fw = this.portWord(m, P_FLAGS);
+    u32[fw] = on ? u32[fw] | PF_MIRROR : u32[fw] & ~PF_MIRROR;
+    if (on) this.forgetPort(m);
+    for (const p of tx) u32[this.portWord(p, P_MIRROR_TX)] = m + 1;
+    for (const p of rx) u32[this.portWord(p, P_MIRROR_RX)] = m + 1;
+    this.recount();
   }
 
   /**
@@ -409,7 +535,8 @@ export class Bridge {
       if (st === PORT_FREE) continue;
       out.push({
         index: i, name: this.portName(i), state: st === PORT_ACTIVE ? 'active' : 'closing', persistent: this.isPersistent(i),
-        owner: Atomics.load(this.region.i32, this.portWord(i, P_OWNER)) - 1, counters: this.counters(i),
+        owner: Atomics.load(this.region.i32, this.portWord(i, P_OWNER)) - 1, vlan: this.vlanConfig(i),
+        mirror: (this.region.u32[this.portWord(i, P_FLAGS)] & PF_MIRROR) !== 0, counters: this.counters(i),
       });
     }
     return out;
@@ -428,9 +555,12 @@ export class Bridge {
       const age = now - u32[w + 3];
       if (ageing !== 0 && age > ageing) continue;
       const port = u32[w + 2];
-      out.push({ mac: macString(u32[w], u32[w + 1] & 0xffff), port, portName: this.portName(port), age: Math.max(0, age) });
+      out.push({
+        mac: macString(u32[w], u32[w + 1] & 0xffff), vlan: (u32[w + 1] >>> 17) & 0xfff, port, portName: this.portName(port),
+        age: Math.max(0, age),
+      });
     }
-    return out.sort((a, b) => (a.mac < b.mac ? -1 : a.mac > b.mac ? 1 : 0));
+    return out.sort((a, b) => (a.mac < b.mac ? -1 : a.mac > b.mac ? 1 : a.vlan - b.vlan));
   }
 
   /** Forgets every learned address. */

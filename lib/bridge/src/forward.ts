@@ -27,7 +27,8 @@ import {
   C_RX_BYTES, C_RX_DROP_RING_FULL, C_RX_FRAMES, C_TX_BAD_HEAD, C_TX_BATCHES, C_TX_BYTES, C_TX_COPIES,
   C_TX_DELIVERED, C_TX_FLOODED, C_TX_FRAMES, K_HWCUR, K_LEASE_HEAD, K_LEASE_NEXT, LOOKUP_DROP, LOOKUP_FLOOD,
   MAC_ENTRY, MAC_VALID, MAC_WAYS, PORT_ACTIVE, PT_SIZE, P_BUSY, P_COUNTERS, P_LAST_A, P_LAST_B, P_LAST_ENT, P_STATE,
-  BH_AGEING, BH_PORT_HIGH,
+  BH_AGEING, BH_PORT_HIGH, BH_VLAN_PORTS, BH_MIRRORS, C_DROP_VLAN, C_MIRROR_DROPS, C_MIRRORED, P_FLAGS, PF_MIRROR,
+  P_LEASE_OFF, P_MIRROR_RX, P_MIRROR_TX, P_PVID, P_VLAN_MAP, P_VLAN_MODE, VLAN_ACCESS, VLAN_NONE, VLAN_TRUNK,
 } from './layout.js';
 
 /**
@@ -58,19 +59,21 @@ export function learningLookup(fw: Forwarder, off: number, _len: number, src: nu
   if ((s0 & 1) === 0) {
     const a = (s0 | (s1 << 16)) >>> 0;
     const b = s1 >>> 16;
-    if (a !== fw.seenA || b !== fw.seenB) {
+    if (a !== fw.seenA || b !== fw.seenB || fw.vlan !== fw.seenV) {
       fw.learn(a, b, src);
       fw.seenA = a;
       fw.seenB = b;
+      fw.seenV = fw.vlan;
     }
   }
   const d0 = u32[off >>> 2];
   if ((d0 & 1) !== 0) return LOOKUP_FLOOD;
   const d1 = u16[(off + 4) >>> 1];
-  if (d0 === fw.dstA && d1 === fw.dstB) return fw.dstP;
+  if (d0 === fw.dstA && d1 === fw.dstB && fw.vlan === fw.dstV) return fw.dstP;
   const p = fw.find(d0, d1);
   fw.dstA = d0;
   fw.dstB = d1;
+  fw.dstV = fw.vlan;
   fw.dstP = p;
   return p;
 }
@@ -79,6 +82,10 @@ registerLookup('learning', learningLookup);
 registerLookup('hub', () => LOOKUP_FLOOD);
 
 const NIL = -1;
+const NORMAL_COPY = 0;
+const ACCESS_COPY = 1;
+const TRUNK_COPY = 2;
+const MIRROR_COPY = 3;
 
 export class Forwarder {
   readonly bridge: Bridge;
@@ -96,10 +103,17 @@ export class Forwarder {
   /** Per-batch lookup caches of learningLookup (reset at every batch start). */
   seenA = -1;
   seenB = -1;
+  seenV = -1;
   dstA = -1;
   dstB = -1;
   dstP = LOOKUP_FLOOD;
-  /** Spins before giving up on a ring lock (its holder is stuck or dead). */
+  dstV = -1;
+  /** VLAN of the frame being looked up (0 when the bridge has no VLANs configured). */
+  vlan = 0;
+  /**
+   * Polls of a held ring lock before giving up on it (its holder is stuck or dead). After every
+   * 1024 polls the thread sleeps ~50 µs, so the default budget is ~0.1 s, not one time slice.
+   */
   lockSpins = 1 << 20;
   private readonly lookup: LookupFn;
   private readonly maxPorts: number;
@@ -113,6 +127,13 @@ export class Forwarder {
   private readonly ftOff: Int32Array;
   private readonly ftLen: Int32Array;
   private readonly ftNext: Int32Array;
+  private readonly ftVid: Int32Array;
+  private readonly ftTag: Uint8Array;
+  private readonly ftCopies: Int32Array;
+  private readonly sel: Int32Array;
+  private rStart = 0;
+  private rLease = 0;
+  private rLw = 0;
   // per-destination lists
   private readonly qHead: Int32Array;
   private readonly qTail: Int32Array;
@@ -143,6 +164,10 @@ export class Forwarder {
     this.ftOff = new Int32Array(this.batch);
     this.ftLen = new Int32Array(this.batch);
     this.ftNext = new Int32Array(this.batch);
+    this.ftVid = new Int32Array(this.batch);
+    this.ftTag = new Uint8Array(this.batch);
+    this.ftCopies = new Int32Array(this.batch);
+    this.sel = new Int32Array(this.batch);
     this.qHead = new Int32Array(this.maxPorts).fill(NIL);
     this.qTail = new Int32Array(this.maxPorts).fill(NIL);
     this.qCnt = new Int32Array(this.maxPorts);
@@ -165,7 +190,7 @@ export class Forwarder {
   learn(a: number, b: number, port: number): void {
     const u32 = this.u32;
     const pw = (this.portsOff + port * PT_SIZE) >>> 2;
-    const bv = b | MAC_VALID;
+    const bv = b | MAC_VALID | (this.vlan << 17);
     // Repeated sender: refresh the entry found last time (VALE's last_smac, plus ageing).
     if (u32[pw + (P_LAST_A >>> 2)] === a && u32[pw + (P_LAST_B >>> 2)] === bv) {
       const w = u32[pw + (P_LAST_ENT >>> 2)];
@@ -174,7 +199,7 @@ export class Forwarder {
         return;
       }
     }
-    const base = (this.macOff + this.setOf(a, b) * MAC_WAYS * MAC_ENTRY) >>> 2;
+    const base = (this.macOff + this.setOf(a, bv) * MAC_WAYS * MAC_ENTRY) >>> 2;
     const ageing = u32[this.hdrW + (BH_AGEING >>> 2)];
     let free = -1;
     for (let k = 0; k < MAC_WAYS; k++) {
@@ -207,8 +232,8 @@ export class Forwarder {
   /** The port slot where MAC (a, b) was learned, or LOOKUP_FLOOD. */
   find(a: number, b: number): number {
     const u32 = this.u32;
-    const base = (this.macOff + this.setOf(a, b) * MAC_WAYS * MAC_ENTRY) >>> 2;
-    const bv = b | MAC_VALID;
+    const bv = b | MAC_VALID | (this.vlan << 17);
+    const base = (this.macOff + this.setOf(a, bv) * MAC_WAYS * MAC_ENTRY) >>> 2;
     for (let k = 0; k < MAC_WAYS; k++) {
       const w = base + k * 4;
       if (u32[w] === a && u32[w + 1] === bv) {
@@ -263,6 +288,7 @@ export class Forwarder {
     const total = pending;
     const u32 = this.u32;
     const u16 = this.u16;
+    const u8 = this.u8;
     const slotBase = tx.slotBase;
     const bufBase = tx.bufBase;
     const bufSize = tx.bufSize;
@@ -272,18 +298,28 @@ export class Forwarder {
     const ftOff = this.ftOff;
     const ftLen = this.ftLen;
     const ftNext = this.ftNext;
+    const ftVid = this.ftVid;
+    const ftTag = this.ftTag;
     const qHead = this.qHead;
     const qTail = this.qTail;
     const qCnt = this.qCnt;
     const maxPorts = this.maxPorts;
+    // The general path (VLANs, mirrors) is taken only when the bridge has any configured.
+    const vlanOn = Atomics.load(u32, this.hdrW + (BH_VLAN_PORTS >>> 2)) !== 0;
+    const slow = vlanOn || Atomics.load(u32, this.hdrW + (BH_MIRRORS >>> 2)) !== 0;
+    const smode = u32[pw + (P_VLAN_MODE >>> 2)];
+    const spvid = u32[pw + (P_PVID >>> 2)];
+    const smapW = pw + (P_VLAN_MAP >>> 2);
     let txBytes = 0;
     let badBuf = 0;
     let badLen = 0;
+    let badVlan = 0;
     let noDest = 0;
     while (pending > 0) {
       const n = pending < this.batch ? pending : this.batch;
       let k = 0;
       this.seenA = this.dstA = -1;
+      this.vlan = 0;
       let nDsts = 0;
       let bHead = NIL;
       let bTail = NIL;
@@ -298,6 +334,27 @@ export class Forwarder {
         if (bi < 2 || bi >= poolBufs) { badBuf++; continue; }
         if (len < 14 || len > bufSize) { badLen++; continue; }
         const off = bufBase + bi * bufSize;
+        if (vlanOn) {
+          // Ingress: which VLAN the frame belongs to, and whether its buffer carries a tag.
+          const tagged = u16[(off + 12) >>> 1] === 0x0081 && len >= 18;
+          const tvid = tagged ? ((u8[off + 14] << 8) | u8[off + 15]) & 0xfff : 0;
+          let vid = 0;
+          if (smode === VLAN_ACCESS) {
+            if (tagged) { badVlan++; continue; }
+            vid = spvid;
+          } else if (smode === VLAN_TRUNK) {
+            if (tagged) {
+              if (tvid === 0 || (u32[smapW + (tvid >>> 5)] & (1 << (tvid & 31))) === 0) { badVlan++; continue; }
+              vid = tvid;
+            } else {
+              if (spvid === 0) { badVlan++; continue; }
+              vid = spvid;
+            }
+          }
+          ftVid[k] = vid;
+          ftTag[k] = tagged ? 1 : 0;
+          this.vlan = vid;
+        }
         const d = lookup(this, off, len, src);
         ftOff[k] = off;
         ftLen[k] = len;
@@ -308,7 +365,7 @@ export class Forwarder {
           bCnt++;
         } else if (d >= maxPorts || d === src) {
           noDest++;
-          continue;
+          if (!slow) continue; // the mirror still sees it
         } else {
           if (qTail[d] === NIL) {
             qHead[d] = k;
@@ -327,27 +384,41 @@ export class Forwarder {
         const high = Atomics.load(i32, this.hdrW + (BH_PORT_HIGH >>> 2));
         for (let p = 0; p < high; p++) {
           if (p === src || qTail[p] !== NIL) continue;
-          if (Atomics.load(i32, ((this.portsOff + p * PT_SIZE) >>> 2)) !== PORT_ACTIVE) continue;
+          const e = (this.portsOff + p * PT_SIZE) >>> 2;
+          if (Atomics.load(i32, e) !== PORT_ACTIVE || (u32[e + (P_FLAGS >>> 2)] & PF_MIRROR) !== 0) continue;
           dsts[nDsts++] = p;
         }
       }
-      for (let x = 0; x < nDsts; x++) {
-        const p = dsts[x];
-        const uh = qHead[p];
-        const uc = qCnt[p];
-        const bh = bHead;
-        const bc = bCnt;
-        floodCopies += bc;
-        this.deliver(src, p, uh, uc, bh, bc, cw);
-        qHead[p] = NIL;
-        qTail[p] = NIL;
-        qCnt[p] = 0;
-      }
-      if (bCnt > 0) {
-        f64[cw + C_TX_FLOODED] += bCnt;
+      if (slow) {
+        this.ftCopies.fill(0, 0, k);
+        for (let x = 0; x < nDsts; x++) {
+          const p = dsts[x];
+          this.deliverGeneral(src, p, qHead[p], bHead, cw, vlanOn, false);
+          qHead[p] = NIL;
+          qTail[p] = NIL;
+          qCnt[p] = 0;
+        }
+        // A flooded frame that no port of its VLAN took is a dropped copy with no destination.
+        for (let f = bHead; f !== NIL; f = ftNext[f]) if (this.ftCopies[f] === 0) noDest++;
+        const m = u32[pw + (P_MIRROR_TX >>> 2)];
+        if (m !== 0) {
+          const sel = this.sel;
+          for (let f = 0; f < k; f++) sel[f] = f;
+          this.deliverSel(src, m - 1, k, cw, MIRROR_COPY);
+        }
+      } else {
+        for (let x = 0; x < nDsts; x++) {
+          const p = dsts[x];
+          floodCopies += bCnt;
+          this.deliver(p, qHead[p], qCnt[p], bHead, bCnt, cw);
+          qHead[p] = NIL;
+          qTail[p] = NIL;
+          qCnt[p] = 0;
+        }
         // A flooded frame that reached no port at all (nobody else on the bridge) is one dropped copy.
-        if (floodCopies === 0) noDest += bCnt;
+        if (bCnt > 0 && floodCopies === 0) noDest += bCnt;
       }
+      if (bCnt > 0) f64[cw + C_TX_FLOODED] += bCnt;
       cur = (cur + n) & mask;
       pending -= n;
       f64[cw + C_TX_BATCHES]++;
@@ -356,8 +427,9 @@ export class Forwarder {
     f64[cw + C_TX_BYTES] += txBytes;
     f64[cw + C_DROP_BAD_BUF] += badBuf;
     f64[cw + C_DROP_BAD_LEN] += badLen;
+    f64[cw + C_DROP_VLAN] += badVlan;
     f64[cw + C_DROP_NO_DEST] += noDest;
-    f64[cw + C_TX_COPIES] += badBuf + badLen + noDest;
+    f64[cw + C_TX_COPIES] += badBuf + badLen + badVlan + noDest;
     // VALE txsync: everything up to head is consumed; the whole ring is free again.
     tx.publishTail((head - 1) & mask);
     Atomics.store(i32, pw + (P_BUSY >>> 2), 0);
@@ -370,32 +442,39 @@ export class Forwarder {
     const me = this.me;
     if (Atomics.compareExchange(i32, w, 0, me) === 0) return true;
     for (let k = this.lockSpins; k > 0; k--) {
-      if (Atomics.load(i32, w) === 0 && Atomics.compareExchange(i32, w, 0, me) === 0) return true;
+      const v = Atomics.load(i32, w);
+      if (v === 0) {
+        if (Atomics.compareExchange(i32, w, 0, me) === 0) return true;
+      } else if ((k & 1023) === 0) {
+        // The holder may be a live thread that the OS descheduled (more busy threads than
+        // cores). Spinning would only burn the CPU it needs to finish; give it up for a moment
+        // (nobody notifies: this is a sleep that ends early only if the lock is already free).
+        Atomics.wait(i32, w, v, 0.05);
+      }
     }
     return false;
   }
 
   /**
-   * Delivers to port p the unicast list (uh, uc) merged in batch order with the flood list
-   * (bh, bc): reserve, copy, complete. `cw` is the sender's counter base.
+   * Reserves up to `needed` slots on port p's RX ring (a lease), under its lock. Returns the
+   * number reserved; the lease is in rStart/rLease/rLw. Counts what does not fit or cannot go.
+   * `mode` says whose counters the failures go to (normal copies or mirror copies).
    */
-  private deliver(src: number, p: number, uh: number, uc: number, bh: number, bc: number, cw: number): void {
-    const needed = uc + bc;
+  private reserve(p: number, rx: Ring, needed: number, cw: number, mode: number): number {
     const f64 = this.f64;
-    f64[cw + C_TX_COPIES] += needed;
     const i32 = this.i32;
     const u32 = this.u32;
-    const rx = this.rxRing(p);
     const pe = this.portsOff + p * PT_SIZE;
     const dcw = (pe + P_COUNTERS) >>> 3;
+    const fail = mode === MIRROR_COPY ? C_MIRROR_DROPS : -1;
     if (!this.tryLock(rx.lockW)) {
-      f64[cw + C_DROP_BUSY] += needed;
-      return;
+      f64[cw + (fail < 0 ? C_DROP_BUSY : fail)] += needed;
+      return 0;
     }
     if (Atomics.load(i32, pe >>> 2) !== PORT_ACTIVE) {
       Atomics.store(i32, rx.lockW, 0);
-      f64[cw + C_DROP_NO_DEST] += needed;
-      return;
+      f64[cw + (fail < 0 ? C_DROP_NO_DEST : fail)] += needed;
+      return 0;
     }
     const n = rx.numSlots;
     const mask = rx.mask;
@@ -410,38 +489,71 @@ export class Forwarder {
     } else if (h !== hwcur) {
       f64[dcw + C_RX_BAD_HEAD]++;
     }
-    const lw = u32[(pe + 20) >>> 2] >>> 2; // P_LEASE_OFF
+    const lw = u32[(pe + P_LEASE_OFF) >>> 2] >>> 2;
     const next = i32[pv + K_LEASE_NEXT];
     const hwlease = i32[pv + K_LEASE_HEAD] === next ? tail : u32[lw + n + ((next - 1) & mask)];
     const space = mask - ((hwlease - hwcur) & mask);
     const howmany = needed < space ? needed : space;
-    if (howmany < needed) f64[dcw + C_RX_DROP_RING_FULL] += needed - howmany;
+    if (howmany < needed) {
+      f64[dcw + C_RX_DROP_RING_FULL] += needed - howmany;
+      f64[cw + (fail < 0 ? C_DROP_RING_FULL : fail)] += needed - howmany;
+    }
     if (howmany === 0) {
       Atomics.store(i32, rx.lockW, 0);
-      f64[cw + C_DROP_RING_FULL] += needed;
-      return;
+      return 0;
     }
-    const start = hwlease;
-    const end = (hwlease + howmany) & mask;
-    u32[lw + next] = start;
-    u32[lw + n + next] = end;
+    u32[lw + next] = hwlease;
+    u32[lw + n + next] = (hwlease + howmany) & mask;
     u32[lw + 2 * n + next] = 0;
     u32[lw + 3 * n + next] = this.me;
     Atomics.store(i32, pv + K_LEASE_NEXT, (next + 1) & mask); // the reservation exists from here on
     Atomics.store(i32, rx.lockW, 0);
+    this.rStart = hwlease;
+    this.rLease = next;
+    this.rLw = lw;
+    return howmany;
+  }
 
-    // Copy without the lock, merging the two lists in batch order.
+  /** Marks the lease done, counts the frames received and publishes what is ready, in order. */
+  private complete(p: number, rx: Ring, howmany: number, bytes: number): void {
+    const lw = this.rLw;
+    const n = rx.numSlots;
+    const lease = this.rLease;
+    if (!this.tryLock(rx.lockW)) {
+      Atomics.store(this.u32, lw + 2 * n + lease, 1); // whoever takes the lock next publishes it
+      return;
+    }
+    Atomics.store(this.u32, lw + 2 * n + lease, 1);
+    const dcw = (this.portsOff + p * PT_SIZE + P_COUNTERS) >>> 3;
+    this.f64[dcw + C_RX_FRAMES] += howmany;
+    this.f64[dcw + C_RX_BYTES] += bytes;
+    publishLeases(this.bridge.region, rx, lw, n);
+    Atomics.store(this.i32, rx.lockW, 0);
+  }
+
+  /**
+   * Fast path (no VLANs, no mirrors): delivers to port p the unicast list (uh, uc) merged in batch
+   * order with the flood list (bh, bc): reserve, copy without the lock, complete.
+   */
+  private deliver(p: number, uh: number, uc: number, bh: number, bc: number, cw: number): void {
+    const needed = uc + bc;
+    const f64 = this.f64;
+    f64[cw + C_TX_COPIES] += needed;
+    const rx = this.rxRing(p);
+    const howmany = this.reserve(p, rx, needed, cw, NORMAL_COPY);
+    if (howmany === 0) return;
+    const u32 = this.u32;
     const u16 = this.u16;
     const u8 = this.u8;
-    const f64a = this.f64;
     const ftOff = this.ftOff;
     const ftLen = this.ftLen;
     const ftNext = this.ftNext;
     const slotBase = rx.slotBase;
     const bufBase = rx.bufBase;
     const bufSize = rx.bufSize;
+    const mask = rx.mask;
     const firstBuf = this.rxFirstBuf; // RX slot j always uses buffer firstBuf + j: a receiver cannot redirect our writes
-    let j = start;
+    let j = this.rStart;
     let bytes = 0;
     if (bc === 0 || uc === 0) {
       // One list only (the common case): walk it.
@@ -453,7 +565,7 @@ export class Forwarder {
         u32[s >>> 2] = bi;
         u16[(s + 4) >>> 1] = len;
         u16[(s + 6) >>> 1] = 0;
-        copyFrame(u8, f64a, bufBase + bi * bufSize, ftOff[f], len);
+        copyFrame(u8, f64, bufBase + bi * bufSize, ftOff[f], len);
         bytes += len;
         j = (j + 1) & mask;
         f = ftNext[f];
@@ -470,24 +582,125 @@ export class Forwarder {
         u32[s >>> 2] = bi;
         u16[(s + 4) >>> 1] = len;
         u16[(s + 6) >>> 1] = 0;
-        copyFrame(u8, f64a, bufBase + bi * bufSize, ftOff[f], len);
+        copyFrame(u8, f64, bufBase + bi * bufSize, ftOff[f], len);
         bytes += len;
         j = (j + 1) & mask;
       }
     }
     f64[cw + C_TX_DELIVERED] += howmany;
-    if (howmany < needed) f64[cw + C_DROP_RING_FULL] += needed - howmany;
+    this.complete(p, rx, howmany, bytes);
+  }
 
-    // Complete: mark the lease done and publish what is ready, in order.
-    if (!this.tryLock(rx.lockW)) {
-      Atomics.store(u32, lw + 2 * n + next, 1); // whoever takes the lock next publishes it
-      return;
+  /**
+   * General path: selects, in batch order, the frames of the unicast list uh and the flood list
+   * bh that port p may get (its VLAN membership), delivers them with their tags adjusted for p,
+   * then gives p's rx mirror a copy of what p got.
+   */
+  private deliverGeneral(src: number, p: number, uh: number, bh: number, cw: number, vlanOn: boolean, _mirror: boolean): void {
+    const u32 = this.u32;
+    const ftNext = this.ftNext;
+    const ftVid = this.ftVid;
+    const sel = this.sel;
+    const pw = (this.portsOff + p * PT_SIZE) >>> 2;
+    const mode = u32[pw + (P_VLAN_MODE >>> 2)];
+    const pvid = u32[pw + (P_PVID >>> 2)];
+    const mapW = pw + (P_VLAN_MAP >>> 2);
+    let cnt = 0;
+    let a = uh;
+    let b = bh;
+    let filtered = 0;
+    while (a !== NIL || b !== NIL) {
+      let f: number;
+      let unicast: boolean;
+      if (b === NIL || (a !== NIL && a < b)) { f = a; a = ftNext[a]; unicast = true; } else { f = b; b = ftNext[b]; unicast = false; }
+      if (vlanOn) {
+        const vid = ftVid[f];
+        const member = mode === VLAN_NONE ? vid === 0 : mode === VLAN_ACCESS ? vid === pvid
+          : vid !== 0 && (u32[mapW + (vid >>> 5)] & (1 << (vid & 31))) !== 0;
+        if (!member) {
+          // A flood simply skips ports outside the VLAN; a unicast frame learned here earlier
+          // but no longer allowed is a dropped copy.
+          if (unicast) filtered++;
+          continue;
+        }
+      }
+      this.ftCopies[f]++;
+      sel[cnt++] = f;
     }
-    Atomics.store(u32, lw + 2 * n + next, 1);
-    f64[dcw + C_RX_FRAMES] += howmany;
-    f64[dcw + C_RX_BYTES] += bytes;
-    publishLeases(this.bridge.region, rx, lw, n);
-    Atomics.store(i32, rx.lockW, 0);
-    void src;
+    if (filtered > 0) {
+      this.f64[cw + C_TX_COPIES] += filtered;
+      this.f64[cw + C_DROP_VLAN] += filtered;
+    }
+    if (cnt === 0) return;
+    this.f64[cw + C_TX_COPIES] += cnt;
+    const got = this.deliverSel(src, p, cnt, cw, vlanOn ? (mode === VLAN_NONE ? NORMAL_COPY : mode === VLAN_ACCESS ? ACCESS_COPY : TRUNK_COPY) : NORMAL_COPY);
+    const m = u32[pw + (P_MIRROR_RX >>> 2)];
+    if (m !== 0 && got > 0) this.deliverSel(src, m - 1, got, cw, MIRROR_COPY);
+  }
+
+  /**
+   * Delivers frames sel[0..cnt) to port p. `mode`: NORMAL_COPY as they are, ACCESS_COPY without
+   * a tag, TRUNK_COPY tagged unless in p's native VLAN, MIRROR_COPY as they are into a mirror
+   * (counted apart from the sender's accounting). Returns frames delivered.
+   */
+  private deliverSel(_src: number, p: number, cnt: number, cw: number, mode: number): number {
+    const f64 = this.f64;
+    const rx = this.rxRing(p);
+    const howmany = this.reserve(p, rx, cnt, cw, mode);
+    if (howmany === 0) return 0;
+    const u32 = this.u32;
+    const u16 = this.u16;
+    const u8 = this.u8;
+    const ftOff = this.ftOff;
+    const ftLen = this.ftLen;
+    const ftVid = this.ftVid;
+    const ftTag = this.ftTag;
+    const sel = this.sel;
+    const slotBase = rx.slotBase;
+    const bufBase = rx.bufBase;
+    const bufSize = rx.bufSize;
+    const mask = rx.mask;
+    const firstBuf = this.rxFirstBuf;
+    const pvid = u32[((this.portsOff + p * PT_SIZE) >>> 2) + (P_PVID >>> 2)];
+    let j = this.rStart;
+    let bytes = 0;
+    for (let c = 0; c < howmany; c++) {
+      const f = sel[c];
+      const src = ftOff[f];
+      let len = ftLen[f];
+      const s = slotBase + j * 16;
+      const bi = firstBuf + j;
+      const dst = bufBase + bi * bufSize;
+      const tagged = ftTag[f] === 1;
+      const vid = ftVid[f];
+      if ((mode === ACCESS_COPY || (mode === TRUNK_COPY && vid === pvid)) && tagged) {
+        // strip the 802.1Q tag
+        u8.copyWithin(dst, src, src + 12);
+        u8.copyWithin(dst + 12, src + 16, src + len);
+        len -= 4;
+      } else if (mode === TRUNK_COPY && vid !== pvid && !tagged) {
+        if (len + 4 > bufSize) {
+          len = 0; // does not fit with its tag: an empty slot, counted below
+        } else {
+          u8.copyWithin(dst, src, src + 12);
+          u8[dst + 12] = 0x81;
+          u8[dst + 13] = 0x00;
+          u8[dst + 14] = vid >>> 8;
+          u8[dst + 15] = vid & 0xff;
+          u8.copyWithin(dst + 16, src + 12, src + len);
+          len += 4;
+        }
+      } else {
+        copyFrame(u8, f64, dst, src, len);
+      }
+      u32[s >>> 2] = bi;
+      u16[(s + 4) >>> 1] = len;
+      u16[(s + 6) >>> 1] = 0;
+      bytes += len;
+      j = (j + 1) & mask;
+    }
+    f64[cw + (mode === MIRROR_COPY ? C_MIRRORED : C_TX_DELIVERED)] += howmany;
+    this.complete(p, rx, howmany, bytes);
+    return howmany;
   }
 }

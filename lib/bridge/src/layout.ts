@@ -26,9 +26,11 @@
  * | 60  | macFull     | frames whose source could not be learned: table set full       |
  * | 64  | name[16]    | bridge name                                                    |
  * | 80  | nPorts      | active ports                                                   |
+ * | 84  | vlanPorts   | ports in access or trunk mode (0: VLAN-unaware fast path)      |
+ * | 88  | mirrors     | mirror links configured (0: no mirroring work at all)          |
  * | 96  | lookup[32]  | name of the lookup function (registerLookup)                   |
  *
- * Port table entry (P_*, 512 bytes per port slot):
+ * Port table entry (P_*, 1024 bytes per port slot):
  *
  * | off | field     | meaning                                                         |
  * |-----|-----------|-----------------------------------------------------------------|
@@ -42,11 +44,17 @@
  * | 28  | lastB     | learning cache: bytes 4-5, | 0x10000 when valid                 |
  * | 32  | lastEnt   | learning cache: MAC table entry index of that MAC               |
  * | 36  | gen       | bumped at every attach of this slot                             |
+ * | 40  | vlanMode  | 0 none (VLAN-unaware), 1 access, 2 trunk                         |
+ * | 44  | pvid      | access VLAN, or the trunk's native VLAN (0: untagged dropped)   |
  * | 48  | name[16]  | port name                                                       |
  * | 64  | counters  | Float64 × 48 (C_* below), exact integers up to 2^53             |
+ * | 448 | mirrorTx  | slot + 1 of the mirror that gets a copy of what this port sends |
+ * | 452 | mirrorRx  | slot + 1 of the mirror that gets a copy of what this port gets  |
+ * | 512 | vlans     | trunk: bitmap of the 4096 VLAN ids it carries                   |
  *
  * MAC table entry (16 bytes, 4-way set associative): w0 = MAC bytes 0-3 (u32 LE),
- * w1 = bytes 4-5 | 0x10000 (valid), w2 = port slot, w3 = last-seen time (seconds since epoch).
+ * w1 = bytes 4-5 | 0x10000 (valid) | VLAN id << 17, w2 = port slot, w3 = last-seen time
+ * (seconds since epoch). Learning is per VLAN: the same MAC in two VLANs is two entries.
  *
  * RX ring private words (the ring's `sem` private area, shared-memory-ring NR_PRIVATE):
  * K_HWCUR (last validated user head), K_LEASE_HEAD (oldest lease not yet published),
@@ -77,9 +85,13 @@ export const BH_EPOCH = 56;
 export const BH_MAC_FULL = 60;
 export const BH_NAME = 64;
 export const BH_NPORTS = 80;
+/** Ports with a VLAN mode other than none; 0 keeps the VLAN-unaware fast path. */
+export const BH_VLAN_PORTS = 84;
+/** Mirror links (port → mirror) configured; 0 keeps the fast path. */
+export const BH_MIRRORS = 88;
 export const BH_LOOKUP = 96;
 
-export const PT_SIZE = 512;
+export const PT_SIZE = 1024;
 export const P_STATE = 0;
 export const P_OWNER = 4;
 export const P_BUSY = 8;
@@ -90,6 +102,11 @@ export const P_LAST_A = 24;
 export const P_LAST_B = 28;
 export const P_LAST_ENT = 32;
 export const P_GEN = 36;
+export const P_VLAN_MODE = 40;
+export const P_PVID = 44;
+export const P_MIRROR_TX = 448;
+export const P_MIRROR_RX = 452;
+export const P_VLAN_MAP = 512;
 export const P_NAME = 48;
 export const P_COUNTERS = 64;
 export const N_COUNTERS = 48;
@@ -98,6 +115,11 @@ export const PORT_FREE = 0;
 export const PORT_ACTIVE = 1;
 export const PORT_CLOSING = 2;
 export const PF_PERSISTENT = 1;
+/** A mirror (monitor) port: gets mirrored copies only, never normal traffic. */
+export const PF_MIRROR = 2;
+export const VLAN_NONE = 0;
+export const VLAN_ACCESS = 1;
+export const VLAN_TRUNK = 2;
 
 export const MAC_WAYS = 4;
 export const MAC_ENTRY = 16;
@@ -112,8 +134,10 @@ export const K_LEASE_NEXT = 2;
  * the port's own txsync; receiver-side ones under the destination RX ring's lock.
  *
  * Accounting invariant, for every port: txCopies = txDelivered + dropRingFull + dropBadBuf +
- * dropBadLen + dropNoDest + dropBusy, where a frame flooded to k ports makes k copies (a frame
- * with no destination, or an invalid one, counts as one copy, dropped).
+ * dropBadLen + dropNoDest + dropBusy + dropVlan, where a frame flooded to k ports makes k copies
+ * (a frame with no destination, or an invalid one, counts as one copy, dropped). Mirror copies
+ * are outside it: `mirrored` (copies a mirror got of this port's traffic, counted on the
+ * mirrored port that sent) and `mirrorDrops` (copies a full mirror ring could not take).
  */
 export const C_TX_FRAMES = 0;
 export const C_TX_BYTES = 1;
@@ -131,10 +155,14 @@ export const C_TX_FLOODED = 12;
 export const C_TX_BATCHES = 13;
 export const C_TX_BAD_HEAD = 14;
 export const C_RX_BAD_HEAD = 15;
+export const C_DROP_VLAN = 16;
+export const C_MIRROR_DROPS = 17;
+export const C_MIRRORED = 18;
 
 export const COUNTER_NAMES = [
   'txFrames', 'txBytes', 'rxFrames', 'rxBytes', 'txCopies', 'txDelivered', 'dropRingFull', 'dropBadBuf',
   'dropBadLen', 'dropNoDest', 'dropBusy', 'rxDropRingFull', 'txFlooded', 'txBatches', 'txBadHead', 'rxBadHead',
+  'dropVlan', 'mirrorDrops', 'mirrored',
 ] as const;
 export type CounterName = typeof COUNTER_NAMES[number];
 export type PortCounters = Record<CounterName, number>;
