@@ -1,5 +1,5 @@
 // VLANs, MAC ageing, a full MAC table, mirror ports.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Bridge, Forwarder } from '@vswitch/bridge';
 import { frame, mac, send, recv, invariant } from './helpers/bridge-util.js';
 
@@ -15,7 +15,7 @@ function tagged(dst: string, src: string, vid: number, tag = 0): Uint8Array {
 }
 const vidOf = (f: Uint8Array) => (f[12] === 0x81 && f[13] === 0 ? ((f[14] << 8) | f[15]) & 0xfff : 0);
 
-function ok(t: Tap.Test, b: Bridge, ports: number[]) {
+function ok(t: Test, b: Bridge, ports: number[]) {
   for (const p of ports) { const { lhs, rhs } = invariant(b, p); t.equal(lhs, rhs, `counters add up on port ${p}`); }
 }
 
