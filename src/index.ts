@@ -16,3 +16,13 @@ export {
   parsePortName, NAME_RULE, COUNTER_NAMES, BRIDGE_DEFAULTS, registerLookup, LOOKUP_FLOOD, LOOKUP_DROP,
   type PortCounters, type MacEntry, type PortInfo, type BridgeOptions, type LookupFn,
 } from '@vswitch/bridge';
+export { ControlClient, resolveSocketPath, type ConnectOptions } from './control/client.js';
+export { ControlServer, type ControlServerOptions } from './control/server.js';
+export { loadConfig, validateConfig, applyConfig, checkBridgeOption, type ServeConfig } from './control/config.js';
+export { defaultSocketPath } from './control/paths.js';
+export {
+  OPS as CONTROL_OPS, PROTOCOL_VERSION, CTL_ERR, noDaemonMessage, type PingInfo, type PortStats,
+} from './control/protocol.js';
+export {
+  runBridge, type BridgeToolOptions, type BridgeToolCounters, type BridgeToolJob, type BridgeDirection,
+} from './bridge-tool.js';

@@ -241,6 +241,19 @@ export class Port implements AsyncIterable<Uint8Array> {
   }
 
   /**
+   * Writes a frame into every TX buffer of the port, for traffic that repeats one frame (as
+   * pkt-gen does: afterwards each send only commits slots). `write(buffer, offset)` returns the
+   * frame length. Call it when nothing is pending in the TX ring (right after opening).
+   */
+  txPrefill(write: (buffer: Uint8Array, offset: number) => number): void {
+    this.#check();
+    const tx = this.#tx;
+    if (tx.txPending() !== 0) throw new VswitchError(ERR.BAD_ARG, 'txPrefill: frames are pending in the TX ring; flush first');
+    const u8 = this.#bridge.region.u8;
+    for (let i = 0; i < tx.numSlots; i++) tx.setLen(i, write(u8, tx.slotBuf(i)));
+  }
+
+  /**
    * Sends the first `n` frames of the last txReserve() batch: this thread forwards them into the
    * destination rings now. Returns frames consumed (a full destination drops and counts).
    */

@@ -151,10 +151,7 @@ export class PktGen {
     const dynamic = seq || replay !== null || builder.ranged;
     const len = o.length;
     // Fill every TX buffer once; static traffic then only commits slots, like pkt-gen.
-    {
-      const b = port.txReserve();
-      for (let i = 0; i < b.count; i++) { builder.write(b.buffer, b.offset(i)); b.setLength(i, len); }
-    }
+    port.txPrefill((buf, off) => builder.write(buf, off));
     let next = 0;
     let r = 0;
     const rate = o.rate;

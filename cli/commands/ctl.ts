@@ -1,0 +1,190 @@
+/**
+ * vswitch ctl: vale-ctl's jobs against a running `vswitch serve`: list bridges and ports,
+ * create/remove persistent ports, show a bridge's MAC table and port counters, ping the daemon.
+ * Each subcommand is one entry of `ctlSubcommands` (attach/detach of adapters go there too).
+ */
+import type { Argv, CommandModule } from 'yargs';
+import { checkBridgeName } from '@vswitch/bridge';
+import {
+  ControlClient, COUNTER_NAMES, parsePortName, resolveSocketPath,
+  type BridgeSummary, type MacEntry, type PingInfo, type PortStats,
+} from '../../src/index.js';
+import { die } from '../format.js';
+
+export interface CtlArgs {
+  socket?: string;
+  json?: boolean;
+}
+
+/** Runs `fn` with a connected client; any failure becomes the one-line error and exit 1. */
+export async function withClient<T>(argv: CtlArgs, fn: (c: ControlClient) => Promise<T>): Promise<T> {
+  let client: ControlClient | undefined;
+  try {
+    client = await ControlClient.connect(resolveSocketPath(argv.socket));
+    return await fn(client);
+  } catch (e) {
+    return die((e as Error).message);
+  } finally {
+    client?.close();
+  }
+}
+
+function check<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    die((e as Error).message);
+  }
+}
+
+/** Left-aligned text columns, right-aligned numbers. */
+export function table(head: string[], rows: (string | number)[][]): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (r: (string | number)[]) =>
+    r.map((c, i) => (typeof c === 'number' ? String(c).padStart(w[i]) : String(c).padEnd(w[i]))).join('  ').trimEnd();
+  return [line(head), ...rows.map(line)].join('\n') + '\n';
+}
+
+function drops(c: Record<string, number>): number {
+  let n = 0;
+  for (const [k, v] of Object.entries(c)) if (/^drop|Drop/.test(k)) n += v;
+  return n;
+}
+
+function out(s: string): void {
+  process.stdout.write(s);
+}
+
+function json(v: unknown): void {
+  out(JSON.stringify(v, null, 2) + '\n');
+}
+
+const jsonOpt = { type: 'boolean', default: false, describe: 'Print JSON instead of a table' } as const;
+
+type Sub<A> = CommandModule<CtlArgs, CtlArgs & A>;
+
+const list: Sub<object> = {
+  command: 'list',
+  describe: 'Bridges, their ports and key counters',
+  builder: (y) => y.option('json', jsonOpt) as Argv<CtlArgs>,
+  handler: (argv) => withClient(argv, async (c) => {
+    const bridges = await c.request<BridgeSummary[]>('list');
+    if (argv.json) return json(bridges);
+    if (bridges.length === 0) return out('no bridges (create a port with: vswitch ctl create vale0:p)\n');
+    out(table(['BRIDGE', 'PORTS', 'MAX_PORTS', 'MACS', 'AGEING'],
+      bridges.map((b) => [b.name, b.ports.length, b.options.maxPorts, b.macEntries, `${b.ageing}s`])));
+    out('\n');
+    const rows = bridges.flatMap((b) => b.ports.map((p) => [
+      b.name, p.name, p.index, p.state, p.persistent ? 'yes' : 'no',
+      p.counters.rxFrames, p.counters.rxBytes, p.counters.txFrames, p.counters.txBytes, drops(p.counters),
+    ]));
+    if (rows.length === 0) return out('no ports\n');
+    out(table(['BRIDGE', 'PORT', 'IDX', 'STATE', 'PERSISTENT', 'RX_FRAMES', 'RX_BYTES', 'TX_FRAMES', 'TX_BYTES', 'DROPS'], rows));
+  }),
+};
+
+const create: Sub<{ name: string }> = {
+  command: 'create <name>',
+  describe: 'Create a persistent port (vale-ctl -n), e.g. vale0:p',
+  builder: (y) => y.positional('name', { type: 'string', demandOption: true, describe: 'Port name, vale<bridge>:<port>' }) as Argv<CtlArgs & { name: string }>,
+  handler: (argv) => {
+    const p = check(() => parsePortName(argv.name));
+    return withClient(argv, async (c) => {
+      await c.request('create', { name: p.name });
+      out(`created persistent port ${p.name} on bridge ${p.bridge}\n`);
+    });
+  },
+};
+
+const remove: Sub<{ name: string }> = {
+  command: 'remove <name>',
+  describe: 'Remove a persistent port (vale-ctl -r)',
+  builder: (y) => y.positional('name', { type: 'string', demandOption: true, describe: 'Port name, vale<bridge>:<port>' }) as Argv<CtlArgs & { name: string }>,
+  handler: (argv) => {
+    const p = check(() => parsePortName(argv.name));
+    return withClient(argv, async (c) => {
+      await c.request('remove', { name: p.name });
+      out(`removed port ${p.name}\n`);
+    });
+  },
+};
+
+const fdb: Sub<{ bridge: string }> = {
+  command: 'fdb <bridge>',
+  describe: 'The MAC table (forwarding database) of a bridge: MAC, port, age',
+  builder: (y) => y
+    .positional('bridge', { type: 'string', demandOption: true, describe: 'Bridge name, e.g. vale0' })
+    .option('json', jsonOpt) as Argv<CtlArgs & { bridge: string }>,
+  handler: (argv) => {
+    const bridge = check(() => checkBridgeName(argv.bridge));
+    return withClient(argv, async (c) => {
+      const entries = await c.request<MacEntry[]>('fdb', { bridge });
+      if (argv.json) return json(entries);
+      if (entries.length === 0) return out(`no MAC entries on ${bridge}\n`);
+      out(table(['MAC', 'PORT', 'AGE'], entries.map((e) => [e.mac, e.portName, `${e.age}s`])));
+    });
+  },
+};
+
+const stats: Sub<{ port?: string }> = {
+  command: 'stats [port]',
+  describe: 'Counters of one port, or of every port',
+  builder: (y) => y
+    .positional('port', { type: 'string', describe: 'Port name (default: all ports)' })
+    .option('json', jsonOpt) as Argv<CtlArgs & { port?: string }>,
+  handler: (argv) => {
+    const port = argv.port === undefined ? undefined : check(() => parsePortName(argv.port)).name;
+    return withClient(argv, async (c) => {
+      if (port) {
+        const s = await c.request<PortStats>('stats', { port });
+        if (argv.json) return json(s);
+        out(`${s.name} (bridge ${s.bridge}, slot ${s.index}${s.persistent ? ', persistent' : ''})\n`);
+        const names = COUNTER_NAMES.filter((n) => n in s.counters);
+        const w = Math.max(...names.map((n) => n.length));
+        for (const n of names) out(`  ${n.padEnd(w)}  ${s.counters[n]}\n`);
+        return;
+      }
+      const all = await c.request<PortStats[]>('stats');
+      if (argv.json) return json(all);
+      if (all.length === 0) return out('no ports\n');
+      out(table(['PORT', 'RX_FRAMES', 'RX_BYTES', 'TX_FRAMES', 'TX_BYTES', 'FLOODED', 'DROPS'],
+        all.map((p) => [p.name, p.counters.rxFrames, p.counters.rxBytes, p.counters.txFrames, p.counters.txBytes, p.counters.txFlooded, drops(p.counters)])));
+    });
+  },
+};
+
+const ping: Sub<object> = {
+  command: 'ping',
+  describe: 'Check that vswitch serve is running',
+  builder: (y) => y.option('json', jsonOpt) as Argv<CtlArgs>,
+  handler: (argv) => withClient(argv, async (c) => {
+    const p = await c.request<PingInfo>('ping');
+    if (argv.json) return json(p);
+    out(`vswitch serve ${p.version} is running on ${p.socket}: pid ${p.pid}, up ${p.uptimeSec.toFixed(1)} s, ${p.jobs} job(s)\n`);
+  }),
+};
+
+/** The ctl subcommands; attach/detach (adapters) are added here. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const ctlSubcommands: CommandModule<CtlArgs, any>[] = [list, create, remove, fdb, stats, ping];
+
+export const ctlCommand: CommandModule<object, CtlArgs> = {
+  command: 'ctl',
+  describe: 'Manage a running vswitch serve like vale-ctl: list, create, remove, fdb, stats, ping',
+  builder: (y: Argv) => {
+    let a = y
+      .usage('$0 ctl <command> [options]')
+      .option('socket', {
+        type: 'string', requiresArg: true, global: true,
+        describe: 'Control socket of vswitch serve (default: $VSWITCH_SOCKET, else the default path)',
+      }) as Argv<CtlArgs>;
+    for (const c of ctlSubcommands) a = a.command(c);
+    return a
+      .strictCommands()
+      .demandCommand(1, 'Give a ctl command: list, create, remove, fdb, stats or ping.')
+      .example('$0 ctl create vale0:p', 'a persistent port')
+      .example('$0 ctl fdb vale0', 'MAC table of bridge vale0')
+      .example('$0 ctl stats vale0:p --json', 'counters as JSON');
+  },
+  handler: () => {},
+};

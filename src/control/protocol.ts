@@ -1,0 +1,179 @@
+/**
+ * The control protocol of `vswitch serve`: NDJSON (one JSON object per line, UTF-8, "\n") over a
+ * Unix stream socket.
+ *
+ *   request   {"id": <number>, "op": "<op>", ...args}
+ *   reply     {"id": <id>, "ok": true, "value": <any>}
+ *             {"id": <id>, "ok": false, "error": {"code": "ERR_...", "message": "..."}}
+ *   event     {"id": <id>, "event": "<name>", ...}      (streaming ops, before their reply)
+ *
+ * Ops (args → value):
+ *   ping                      → PingInfo {pid, version, uptimeSec, socket, switch, jobs, protocol}
+ *   list                      → BridgeSummary[] (Switch.list())
+ *   create {name}             → {name, bridge}  creates a persistent port (vale-ctl -n)
+ *   remove {name}             → {name}          removes a persistent port (ERR_PORT_BUSY while open)
+ *   fdb {bridge}              → MacEntry[]
+ *   stats {port?}             → PortStats for one port, PortStats[] for all ports
+ *   pktgen {opts}             → stream: {"event":"started"}, then {"event":"report","report":PktGenReport}
+ *                               per interval; final value = the final PktGenReport.
+ *                               opts is PktGenOptions; opts.switch is set by the server;
+ *                               opts.frames, if given, is an array of base64 strings.
+ *   bridge {a, b, batch?, intervalMs?}
+ *                             → stream: {"event":"started"}, then {"event":"counters","counters":BridgeToolCounters}
+ *                               every intervalMs (default 1000, 0 = none) until stopped;
+ *                               final value = BridgeToolCounters.
+ *   stop {target}             → {stopped: target}  stops the stream with id `target` (its own
+ *                               final reply follows); ERR_NO_STREAM if it is not running.
+ *   shutdown                  → {pid}  then the server stops its jobs, closes and exits.
+ *
+ * Rules the server keeps: lines are at most MAX_LINE bytes (longer: ERR_LINE_TOO_LONG reply with
+ * id null, then the connection is closed); a line that is not a JSON object with a numeric id
+ * and a string op gets ERR_BAD_REQUEST (id null when none could be read) and the connection
+ * stays; an unknown op gets ERR_UNKNOWN_OP; when a connection closes, every stream it started
+ * is stopped.
+ */
+import { readFileSync } from 'node:fs';
+
+export const PROTOCOL_VERSION = 1;
+/** Longest request line the server reads (bytes, without the newline). */
+export const MAX_LINE = 1 << 20;
+/** Longest reply line a client reads (a `list` of a full switch is a few MB). */
+export const MAX_REPLY_LINE = 64 << 20;
+
+export const OPS = ['ping', 'list', 'create', 'remove', 'fdb', 'stats', 'pktgen', 'bridge', 'stop', 'shutdown'] as const;
+export type Op = typeof OPS[number];
+/** Ops that send events and end with a final reply when done or stopped. */
+export const STREAM_OPS: readonly Op[] = ['pktgen', 'bridge'];
+
+export const CTL_ERR = {
+  NO_DAEMON: 'ERR_NO_DAEMON',
+  DAEMON_RUNNING: 'ERR_DAEMON_RUNNING',
+  DAEMON_GONE: 'ERR_DAEMON_GONE',
+  BAD_REQUEST: 'ERR_BAD_REQUEST',
+  UNKNOWN_OP: 'ERR_UNKNOWN_OP',
+  LINE_TOO_LONG: 'ERR_LINE_TOO_LONG',
+  NO_STREAM: 'ERR_NO_STREAM',
+  TOO_MANY_JOBS: 'ERR_TOO_MANY_JOBS',
+  SHUTTING_DOWN: 'ERR_SHUTTING_DOWN',
+  TIMEOUT: 'ERR_TIMEOUT',
+} as const;
+
+export interface ErrorData {
+  code: string;
+  message: string;
+}
+
+export interface RequestMsg {
+  id: number;
+  op: string;
+  [arg: string]: unknown;
+}
+
+export type ReplyMsg =
+  | { id: number | null; ok: true; value: unknown }
+  | { id: number | null; ok: false; error: ErrorData };
+
+export interface EventMsg {
+  id: number;
+  event: string;
+  [field: string]: unknown;
+}
+
+export interface PingInfo {
+  pid: number;
+  version: string;
+  uptimeSec: number;
+  socket: string;
+  /** Name of the server's Switch (what pkt-gen jobs open ports on). */
+  switch: string;
+  /** Streams (pkt-gen, bridge) running. */
+  jobs: number;
+  protocol: number;
+}
+
+export interface PortStats {
+  name: string;
+  bridge: string;
+  index: number;
+  persistent: boolean;
+  counters: Record<string, number>;
+}
+
+/** The message missing-daemon errors carry (one line, says what to do). */
+export function noDaemonMessage(path: string): string {
+  return `no vswitch serve is listening on ${path}: start one with "vswitch serve" (or pass --socket PATH / set VSWITCH_SOCKET)`;
+}
+
+/** One message as a line. */
+export function encodeLine(msg: unknown): string {
+  return JSON.stringify(msg) + '\n';
+}
+
+/**
+ * Splits a byte stream into lines of at most `maxLine` bytes. `push` hands complete lines to
+ * the callback (without "\n" and a trailing "\r"); it returns false, and stops, once the data
+ * without a newline grows over the limit.
+ */
+export class LineSplitter {
+  readonly maxLine: number;
+  #buf: Buffer = Buffer.alloc(0);
+  #scan = 0;
+
+  constructor(maxLine: number) {
+    this.maxLine = maxLine;
+  }
+
+  /** Bytes held that are not yet a complete line. */
+  get pending(): number {
+    return this.#buf.length;
+  }
+
+  push(chunk: Buffer): void {
+    this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
+  }
+
+  /**
+   * The next complete line, null when none is complete yet, or false when the line being
+   * received is longer than the limit.
+   */
+  next(): Buffer | null | false {
+    const buf = this.#buf;
+    const nl = buf.indexOf(10, this.#scan);
+    if (nl < 0) {
+      this.#scan = buf.length;
+      return buf.length > this.maxLine ? false : null;
+    }
+    if (nl > this.maxLine) return false;
+    const end = nl > 0 && buf[nl - 1] === 13 ? nl - 1 : nl;
+    const line = buf.subarray(0, end);
+    this.#buf = buf.subarray(nl + 1);
+    this.#scan = 0;
+    return line;
+  }
+
+  clear(): void {
+    this.#buf = Buffer.alloc(0);
+    this.#scan = 0;
+  }
+}
+
+let version: string | undefined;
+/** This package's version (from its package.json), "0.0.0" if it cannot be read. */
+export function packageVersion(): string {
+  if (version) return version;
+  version = '0.0.0';
+  let url = new URL('.', import.meta.url);
+  for (let i = 0; i < 5; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'vswitch' && typeof pkg.version === 'string') {
+        version = pkg.version;
+        break;
+      }
+    } catch {
+      // keep looking upwards
+    }
+    url = new URL('..', url);
+  }
+  return version;
+}
