@@ -120,6 +120,8 @@ export class Bridge {
   readonly areaOff: number;
   readonly lookupName: string;
   private readonly ifs: (NetmapIf | undefined)[] = [];
+  /** Lease owners (thread id + 1) of reclaimed threads whose leases some ring could not be checked for yet. */
+  private readonly deadOwners = new Set<number>();
 
   private constructor(region: Region, hdr: number) {
     const u32 = region.u32;
@@ -477,11 +479,16 @@ export class Bridge {
    * Releases what thread `threadId` held when it died: ring locks, its port's txsync mark, and
    * unfinished leases on every RX ring (their slots become empty 0-length frames, and later
    * leases are published). Returns how many objects were released.
+   *
+   * A ring whose lock another thread keeps for REGISTRY_LOCK_MS is taken to be held by another
+   * dead thread, not yet reclaimed: it is skipped instead of waited for forever, and this
+   * thread's leases on it are released by the reclaimThread call that frees that lock.
    */
   reclaimThread(threadId: number): number {
     const r = this.region;
     const me = threadId + 1;
     let released = 0;
+    let blocked = false;
     const high = this.portHigh;
     for (let i = 0; i < high; i++) {
       if (this.portState(i) === PORT_FREE) continue;
@@ -492,14 +499,18 @@ export class Bridge {
       const rx = nif.rxRings[0];
       if (rx.breakLock(threadId)) released++;
       // Take the ring lock as the registry (owner id -1 → word value 0x7fffffff is never a thread).
-      while (Atomics.compareExchange(r.i32, rx.lockW, 0, 0x7fffffff) !== 0) { /* a live sender: short */ }
+      if (!registryLock(r.i32, rx.lockW)) {
+        blocked = true;
+        continue;
+      }
       const lw = r.u32[this.portWord(i, P_LEASE_OFF)] >>> 2;
       const n = this.rxSlots;
       const mask = n - 1;
       let k = Atomics.load(r.i32, rx.privW + K_LEASE_HEAD);
       const next = Atomics.load(r.i32, rx.privW + K_LEASE_NEXT);
       for (; k !== next; k = (k + 1) & mask) {
-        if (r.u32[lw + 2 * n + k] === 0 && r.u32[lw + 3 * n + k] === me) {
+        const owner = r.u32[lw + 3 * n + k];
+        if (r.u32[lw + 2 * n + k] === 0 && (owner === me || this.deadOwners.has(owner))) {
           for (let j = r.u32[lw + k]; j !== r.u32[lw + n + k]; j = (j + 1) & mask) {
             rx.setLen(j, 0);
             rx.setFlags(j, 0);
@@ -511,6 +522,9 @@ export class Bridge {
       publishLeases(r, rx, lw, n);
       Atomics.store(r.i32, rx.lockW, 0);
     }
+    // Every ring was seen: no dead thread's lease is left anywhere. Otherwise remember this one.
+    if (blocked) this.deadOwners.add(me);
+    else this.deadOwners.clear();
     return released;
   }
 
@@ -575,6 +589,24 @@ export class Bridge {
 
   txRing(i: number): Ring {
     return this.netmapIf(i).txRings[0];
+  }
+}
+
+/** How long reclaimThread waits for a ring lock before taking its holder for dead too (a live one holds it for µs). */
+const REGISTRY_LOCK_MS = 500;
+
+/** Takes ring lock word `w` as the registry (0x7fffffff), polling and napping; false after REGISTRY_LOCK_MS. */
+function registryLock(i32: Int32Array, w: number): boolean {
+  if (Atomics.compareExchange(i32, w, 0, 0x7fffffff) === 0) return true;
+  const end = performance.now() + REGISTRY_LOCK_MS;
+  for (let k = 1; ; k++) {
+    const v = Atomics.load(i32, w);
+    if (v === 0) {
+      if (Atomics.compareExchange(i32, w, 0, 0x7fffffff) === 0) return true;
+    } else if ((k & 1023) === 0) {
+      if (performance.now() >= end) return false;
+      Atomics.wait(i32, w, v, 0.05);
+    }
   }
 }
 

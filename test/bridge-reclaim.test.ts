@@ -1,0 +1,412 @@
+/**
+ * Dead threads must not wedge the bridge. A sender forwards in its own thread and, while doing
+ * so, holds things other threads wait for: a destination RX ring's lock, a lease (reserved RX
+ * slots it is still copying into, which hold back the publication of every later lease on that
+ * ring), and its own port's "txsync running" mark (which keeps the port from being freed).
+ * Bridge.reclaimThread(id) must release all of them after thread `id` died.
+ *
+ * 1. Unit level, one thread: a "dead" thread 7 is simulated by writing what it would have left
+ *    behind exactly as Ring.lock and Forwarder.deliver write it (lock word, lease entries,
+ *    P_BUSY); forwarding is driven through the rings as in bridge-learning.test.ts.
+ * 2. Real Workers: a sender Worker sending flat out is terminated at a random (seeded) moment,
+ *    50 times, each time a fresh Worker on a port re-added under the same name; the main thread
+ *    reclaims what it held, removes its port (must succeed within 1 s), and checks that a live
+ *    sender → receiver pair on the same bridge, whose receiver ring the victims were sending to,
+ *    keeps forwarding within 1 s, and that its accounting is exact at the end.
+ */
+import t from 'tap';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  Bridge, Forwarder, K_LEASE_HEAD, K_LEASE_NEXT, P_BUSY, P_LEASE_OFF, PORT_FREE,
+} from '@vswitch/bridge';
+import { frame, send, recv, invariant } from './helpers/bridge-util.js';
+import {
+  CTL_COUNT, CTL_STOP_RX, CTL_STOP_TX, CTL_WORDS, macString,
+  type ReceiverData, type ReceiverReport, type SenderData, type SenderReport,
+} from './fixtures/bridge-proto.js';
+import { prng, runWorker, startWorker, waitUntil } from './fixtures/bridge-harness.js';
+
+const SENDER_JS = new URL('../dist/test/fixtures/bridge-sender.js', import.meta.url);
+const RECEIVER_JS = new URL('../dist/test/fixtures/bridge-receiver.js', import.meta.url);
+
+const A = '02:00:00:00:00:0a';
+const B = '02:00:00:00:00:0b';
+const C = '02:00:00:00:00:0c';
+const BCAST = 'ff:ff:ff:ff:ff:ff';
+/** The simulated dead thread of part 1, and a second one. */
+const DEAD = 7;
+const OTHER = 3;
+
+t.before(() => {
+  for (const f of [SENDER_JS, RECEIVER_JS]) {
+    if (!existsSync(fileURLToPath(f))) {
+      throw new Error(`${fileURLToPath(f)} is missing: build first (npx tsc -b tsconfig.build.json, or npm test)`);
+    }
+  }
+});
+
+// ---- part 1: unit level ---------------------------------------------------------------------
+
+function setup(name: string) {
+  const b = Bridge.create(name, { maxPorts: 4, txSlots: 64, rxSlots: 64 });
+  const fw = new Forwarder(b, 0); // this (main) thread is thread 0
+  const pa = b.addPort(`${name}:a`);
+  const pb = b.addPort(`${name}:b`);
+  const pc = b.addPort(`${name}:c`);
+  // learn A, B and C
+  send(b, fw, pa, [frame(BCAST, A)]);
+  send(b, fw, pb, [frame(BCAST, B)]);
+  send(b, fw, pc, [frame(BCAST, C)]);
+  for (const p of [pa, pb, pc]) recv(b, p);
+  return { b, fw, pa, pb, pc };
+}
+
+/** The lease table of port p's RX ring: u32 word index of its `start` array. */
+function leaseWords(b: Bridge, p: number): number {
+  return b.region.u32[b.portWord(p, P_LEASE_OFF)] >>> 2;
+}
+
+/**
+ * Reserves `count` slots of port p's RX ring as thread `thread` does in Forwarder.deliver
+ * (under the ring lock: lease entry start, end, done = 0, owner = thread + 1, then one store of
+ * K_LEASE_NEXT), and returns the lease number and its slots. The caller plays the rest.
+ */
+function reserveAs(b: Bridge, p: number, thread: number, count: number): { k: number; start: number; end: number } {
+  const { u32, i32 } = b.region;
+  const rx = b.rxRing(p);
+  const n = b.rxSlots;
+  const mask = n - 1;
+  const lw = leaseWords(b, p);
+  rx.lock(thread);
+  const pv = rx.privW;
+  const next = i32[pv + K_LEASE_NEXT];
+  const tail = i32[rx.tailW];
+  const hwlease = i32[pv + K_LEASE_HEAD] === next ? tail : u32[lw + n + ((next - 1) & mask)];
+  const free = mask - ((hwlease - rx.head) & mask);
+  if (count > free) throw new Error(`test bug: ${count} slots wanted, ${free} free`);
+  const start = hwlease;
+  const end = (hwlease + count) & mask;
+  u32[lw + next] = start;
+  u32[lw + n + next] = end;
+  u32[lw + 2 * n + next] = 0;
+  u32[lw + 3 * n + next] = thread + 1;
+  Atomics.store(i32, pv + K_LEASE_NEXT, (next + 1) & mask);
+  rx.unlock();
+  return { k: next, start, end };
+}
+
+/** Writes a frame into RX slot j of port p as the forwarder's copy does (slot j uses its own buffer). */
+function writeRxSlot(b: Bridge, p: number, j: number, f: Uint8Array): void {
+  const rx = b.rxRing(p);
+  b.region.u8.set(f, rx.slotBuf(j));
+  rx.setLen(j, f.length);
+}
+
+function markDone(b: Bridge, p: number, k: number): void {
+  Atomics.store(b.region.u32, leaseWords(b, p) + 2 * b.rxSlots + k, 1);
+}
+
+function leasesPending(b: Bridge, p: number): number {
+  const rx = b.rxRing(p);
+  const i32 = b.region.i32;
+  return (Atomics.load(i32, rx.privW + K_LEASE_NEXT) - Atomics.load(i32, rx.privW + K_LEASE_HEAD)) & rx.mask;
+}
+
+t.test('a ring lock left by a dead thread is broken; forwarding to that port resumes', async (t) => {
+  const { b, fw, pa, pb } = setup('valeU1');
+  fw.lockSpins = 4096; // give up on the dead holder quickly (a few sleeps)
+  const rx = b.rxRing(pb);
+  rx.lock(DEAD);
+  t.equal(rx.lockOwner(), DEAD, 'thread 7 holds b\'s RX ring lock');
+  t.equal(send(b, fw, pa, [frame(B, A, [1])]), 1);
+  t.equal(recv(b, pb).length, 0, 'nothing gets through a lock whose holder is dead');
+  t.equal(b.counters(pa).dropBusy, 1, 'the frame is dropped as busy, and counted');
+  t.equal(b.reclaimThread(DEAD), 1, 'reclaiming thread 7 releases one object: the lock');
+  t.equal(rx.lockOwner(), -1, 'the lock is free');
+  t.equal(b.reclaimThread(DEAD), 0, 'reclaiming twice is harmless');
+  t.equal(send(b, fw, pa, [frame(B, A, [2]), frame(B, A, [3])]), 2);
+  t.same(recv(b, pb).map((f) => f[14]), [2, 3], 'forwarding a → b works again, in order');
+  t.equal(b.counters(pa).dropBusy, 1);
+  const { lhs, rhs } = invariant(b, pa);
+  t.equal(lhs, rhs, 'the sender\'s counters add up');
+  const ports = [pa, pb, b.findPort('valeU1:c')];
+  t.equal(ports.reduce((s, p) => s + b.counters(p).txDelivered, 0), ports.reduce((s, p) => s + b.counters(p).rxFrames, 0),
+    'bridge-wide Σ txDelivered = Σ rxFrames');
+});
+
+t.test('two dead threads, reclaimed in either order: no hang, nothing left behind', async (t) => {
+  const { b, fw, pa, pb } = setup('valeU7');
+  fw.lockSpins = 4096;
+  const rx = b.rxRing(pb);
+  reserveAs(b, pb, OTHER, 2); // thread 3 reserved two slots of b's ring and died copying
+  rx.lock(DEAD); // thread 7 died holding b's ring lock
+  t.equal(send(b, fw, pa, [frame(B, A, [1])]), 1);
+  t.equal(b.counters(pa).dropBusy, 1);
+  // Thread 3 is reclaimed first: b's ring cannot be checked while dead thread 7 holds its lock.
+  // This must neither spin forever nor touch the ring without the lock.
+  const t0 = performance.now();
+  t.equal(b.reclaimThread(OTHER), 0, 'reclaiming thread 3 returns (b\'s ring skipped)');
+  t.ok(performance.now() - t0 < 5000, `... after ${(performance.now() - t0).toFixed(0)} ms`);
+  t.equal(rx.lockOwner(), DEAD, 'thread 7\'s lock is left alone');
+  t.equal(leasesPending(b, pb), 1, 'thread 3\'s lease is still there');
+  t.equal(b.reclaimThread(DEAD), 2, 'reclaiming thread 7 releases its lock and thread 3\'s lease');
+  t.equal(rx.lockOwner(), -1);
+  t.equal(leasesPending(b, pb), 0);
+  t.same(recv(b, pb).map((f) => f.length), [0, 0], 'thread 3\'s two slots arrive empty');
+  t.equal(send(b, fw, pa, [frame(B, A, [2])]), 1);
+  t.same(recv(b, pb).map((f) => f[14]), [2], 'forwarding a → b works again');
+  t.equal(b.reclaimThread(OTHER) + b.reclaimThread(DEAD), 0, 'nothing left for either');
+});
+
+t.test('a port a dead thread was in txsync on, or held a lock of, can still be removed', async (t) => {
+  const { b, fw, pa, pc } = setup('valeU2');
+  const i32 = b.region.i32;
+  Atomics.store(i32, b.portWord(pc, P_BUSY), DEAD + 1); // died inside txsync(pc)
+  b.rxRing(pc).lock(DEAD); // ... while holding c's own RX ring lock (it cannot: but a dead thread may hold any)
+  b.txRing(pc).lock(DEAD);
+  b.beginRemove(pc);
+  t.notOk(b.tryFinishRemove(pc), 'not freed while thread 7 looks busy in it');
+  t.equal(b.portState(pc), 2, 'still closing');
+  t.equal(b.reclaimThread(DEAD), 3, 'txsync mark, TX lock and RX lock released');
+  t.equal(Atomics.load(i32, b.portWord(pc, P_BUSY)), 0);
+  t.ok(b.tryFinishRemove(pc), 'freed once reclaimed');
+  t.equal(b.portState(pc), PORT_FREE);
+  send(b, fw, pa, [frame(BCAST, A)]);
+  t.equal(b.counters(pa).txCopies, 2 + 1, 'a later flood reaches only the remaining port');
+  const again = b.addPort('valeU2:c');
+  t.equal(again, pc, 'the slot is reused');
+  t.equal(send(b, fw, again, [frame(A, C, [9])]), 1, 'and the new port sends');
+  t.same(recv(b, pa).map((f) => f[14]), [9]);
+});
+
+t.test('a dead thread\'s unfinished lease becomes empty frames and later leases are published', async (t) => {
+  const { b, fw, pa, pb } = setup('valeU3');
+  const rx = b.rxRing(pb);
+  // Move the ring near its end so that the dead lease wraps round.
+  while (rx.tail !== 61) {
+    const k = Math.min(30, (61 - rx.tail) & rx.mask);
+    send(b, fw, pa, Array.from({ length: k }, () => frame(B, A)));
+    t.equal(recv(b, pb).length, k);
+  }
+  const dead = reserveAs(b, pb, DEAD, 6); // slots 61..2
+  t.same([dead.start, dead.end], [61, 3], 'the dead lease wraps round the ring');
+  writeRxSlot(b, pb, 61, frame(B, A, [0xee])); // it had copied one frame and a half when it died
+  writeRxSlot(b, pb, 62, frame(B, A, [0xee]).subarray(0, 20));
+  const before = b.counters(pb).rxFrames;
+  t.equal(send(b, fw, pa, [frame(B, A, [1]), frame(B, A, [2]), frame(B, A, [3])]), 3, 'a live sender forwards after it');
+  t.equal(b.counters(pb).rxFrames - before, 3, 'its lease completed (b counted its 3 frames)');
+  t.equal(rx.tail, 61, 'but nothing is published past the dead lease');
+  t.equal(recv(b, pb).length, 0, 'the receiver sees nothing yet');
+  t.equal(leasesPending(b, pb), 2, 'two leases outstanding');
+  t.equal(b.reclaimThread(DEAD), 1, 'one unfinished lease released');
+  t.equal(leasesPending(b, pb), 0, 'no lease outstanding');
+  t.equal(rx.tail, 6, 'tail moved past both leases');
+  const got = recv(b, pb);
+  t.same(got.map((f) => f.length), [0, 0, 0, 0, 0, 0, 60, 60, 60], 'six empty slots, then the live frames');
+  t.same(got.slice(6).map((f) => f[14]), [1, 2, 3], 'live frames intact and in order');
+  t.equal(send(b, fw, pa, [frame(B, A, [4])]), 1);
+  t.same(recv(b, pb).map((f) => f[14]), [4], 'forwarding continues normally');
+  const { lhs, rhs } = invariant(b, pa);
+  t.equal(lhs, rhs);
+});
+
+t.test('a dead thread\'s completed but unpublished lease is published intact', async (t) => {
+  const { b, fw, pa, pb } = setup('valeU4');
+  const rx = b.rxRing(pb);
+  const dead = reserveAs(b, pb, DEAD, 2);
+  writeRxSlot(b, pb, dead.start, frame(B, A, [0x51]));
+  writeRxSlot(b, pb, (dead.start + 1) & rx.mask, frame(B, A, [0x52], 64));
+  // It marked the lease done without the lock (its completion lock attempt gave up), then died:
+  // the next thread to take the lock publishes it...
+  markDone(b, pb, dead.k);
+  t.equal(rx.tail, dead.start, 'not yet visible');
+  t.equal(b.reclaimThread(DEAD), 0, 'nothing of thread 7 to release: its lease is complete');
+  t.equal(rx.tail, dead.end, '... and reclaimThread publishes it');
+  t.same(recv(b, pb).map((f) => [f.length, f[14]]), [[60, 0x51], [64, 0x52]], 'its frames are intact, not emptied');
+  send(b, fw, pa, [frame(B, A, [1])]);
+  t.same(recv(b, pb).map((f) => f[14]), [1]);
+});
+
+t.test('reclaiming one thread leaves the leases of other threads alone', async (t) => {
+  const { b, fw, pa, pb } = setup('valeU5');
+  const rx = b.rxRing(pb);
+  const d = reserveAs(b, pb, DEAD, 2);
+  const o = reserveAs(b, pb, OTHER, 3); // thread 3 is alive and still copying
+  writeRxSlot(b, pb, o.start, frame(B, C, [0x31]));
+  writeRxSlot(b, pb, (o.start + 1) & rx.mask, frame(B, C, [0x32]));
+  writeRxSlot(b, pb, (o.start + 2) & rx.mask, frame(B, C, [0x33]));
+  send(b, fw, pa, [frame(B, A, [1])]); // thread 0's lease, completed
+  t.equal(b.reclaimThread(DEAD), 1);
+  t.equal(rx.tail, d.end, 'published up to thread 3\'s unfinished lease, not beyond');
+  t.same(recv(b, pb).map((f) => f.length), [0, 0], 'the dead lease: two empty slots');
+  t.equal(leasesPending(b, pb), 2, 'thread 3\'s and thread 0\'s leases still outstanding');
+  // thread 3 finishes as Forwarder.deliver does: lock, done, publish, unlock (here: through
+  // reclaimThread of an unrelated thread id, which takes the lock and publishes what is done).
+  markDone(b, pb, o.k);
+  t.equal(b.reclaimThread(DEAD), 0);
+  t.same(recv(b, pb).map((f) => f[14]), [0x31, 0x32, 0x33, 1], 'thread 3\'s frames untouched, then thread 0\'s');
+  t.equal(leasesPending(b, pb), 0);
+});
+
+t.test('a port with a dead thread\'s lease on its RX ring is freed only after reclaimThread', async (t) => {
+  const { b, pc } = setup('valeU6');
+  reserveAs(b, pc, DEAD, 4);
+  b.beginRemove(pc);
+  t.notOk(b.tryFinishRemove(pc), 'a lease is outstanding: some thread may still be copying into the ring');
+  t.notOk(b.tryFinishRemove(pc));
+  t.equal(b.reclaimThread(DEAD), 1);
+  t.ok(b.tryFinishRemove(pc), 'freed');
+});
+
+// ---- part 2: real Workers -------------------------------------------------------------------
+
+const KILLS = 50;
+const SEED = 0x5eed2024;
+const RECEIVER_ID = 0;
+const LIVE_ID = 1;
+
+interface Held { busy: number; locks: number; leases: number }
+
+/** What thread `tid` holds on the bridge: txsync marks, ring locks, unfinished leases (as reclaimThread counts them). */
+function heldBy(b: Bridge, tid: number): Held {
+  const { u32, i32 } = b.region;
+  const h: Held = { busy: 0, locks: 0, leases: 0 };
+  for (let p = 0; p < b.portHigh; p++) {
+    if (b.portState(p) === PORT_FREE) continue;
+    if (Atomics.load(i32, b.portWord(p, P_BUSY)) === tid + 1) h.busy++;
+    if (b.txRing(p).lockOwner() === tid) h.locks++;
+    const rx = b.rxRing(p);
+    if (rx.lockOwner() === tid) h.locks++;
+    const n = rx.numSlots;
+    const lw = leaseWords(b, p);
+    const next = Atomics.load(i32, rx.privW + K_LEASE_NEXT);
+    for (let k = Atomics.load(i32, rx.privW + K_LEASE_HEAD); k !== next; k = (k + 1) & rx.mask) {
+      if (Atomics.load(u32, lw + 2 * n + k) === 0 && u32[lw + 3 * n + k] === tid + 1) h.leases++;
+    }
+  }
+  return h;
+}
+
+t.test(`${KILLS} sender Workers terminated at random moments do not wedge the bridge`, async (t) => {
+  const started = performance.now();
+  const b = Bridge.create('valeK', { maxPorts: 8, txSlots: 256, rxSlots: 256, batch: 64 });
+  const r = b.addPort('valeK:r');
+  const l = b.addPort('valeK:l');
+  const ctlSab = new SharedArrayBuffer(CTL_WORDS * 4);
+  const ctl = new Int32Array(ctlSab);
+  const fw = new Forwarder(b, 0);
+  send(b, fw, r, [frame(BCAST, macString(RECEIVER_ID))]); // the bridge learns the receiver's MAC
+  t.equal(b.macTable().find((e) => e.mac === macString(RECEIVER_ID))?.port, r, 'receiver MAC learned');
+
+  const rdata: ReceiverData = { sab: b.sab, ctl: ctlSab, port: r, spin: 2000, sleepMs: 20, waitGo: false };
+  const receiver = runWorker<ReceiverReport>(RECEIVER_JS, rdata, 'receiver', 120_000);
+  const ldata: SenderData = {
+    sab: b.sab, ctl: ctlSab, port: l, id: LIVE_ID, dstId: RECEIVER_ID, bcastEvery: 0, frames: 0,
+    waitGo: false, drainRx: true, announce: false,
+  };
+  const live = runWorker<SenderReport>(SENDER_JS, ldata, 'live sender', 120_000);
+  const liveCount = () => Atomics.load(ctl, CTL_COUNT + LIVE_ID);
+  const rand = prng(SEED);
+  const totals: Held = { busy: 0, locks: 0, leases: 0 };
+  let killsHolding = 0;
+  let released = 0;
+  let maxFreeMs = 0;
+  let maxFreePolls = 0;
+  let maxResumeMs = 0;
+  const failures: string[] = [];
+  const victimErrors: string[] = [];
+  let lrep: SenderReport;
+  let rep: ReceiverReport;
+  try {
+    t.ok(await waitUntil(() => liveCount() > 0, 30_000, 5), 'the live pair forwards');
+    for (let i = 0; i < KILLS; i++) {
+      const v = b.addPort('valeK:v');
+      const id = 2 + i;
+      const vdata: SenderData = {
+        sab: b.sab, ctl: ctlSab, port: v, id, dstId: RECEIVER_ID, bcastEvery: 8, frames: 0,
+        waitGo: false, drainRx: false, announce: true,
+      };
+      const w = startWorker(SENDER_JS, vdata);
+      const tid = w.threadId;
+      b.setOwner(v, tid);
+      w.on('error', (e) => victimErrors.push(`victim ${i}: ${String(e)}`));
+      let timer: NodeJS.Timeout | undefined;
+      const running = await Promise.race([
+        new Promise<boolean>((res) => w.once('message', () => res(true))),
+        new Promise<boolean>((res) => { timer = setTimeout(() => res(false), 30_000); }),
+      ]);
+      clearTimeout(timer);
+      if (!running) { failures.push(`victim ${i} never started sending`); await w.terminate(); break; }
+      // A random moment: right away, or up to 25 ms into its sending.
+      const u = rand();
+      if (u >= 0.1) await sleep(Math.floor((u - 0.1) / 0.9 * 25));
+      await w.terminate();
+
+      const held = heldBy(b, tid);
+      if (held.busy + held.locks + held.leases > 0) killsHolding++;
+      totals.busy += held.busy;
+      totals.locks += held.locks;
+      totals.leases += held.leases;
+      const n = b.reclaimThread(tid);
+      released += n;
+      if (n !== held.busy + held.locks + held.leases) {
+        failures.push(`victim ${i}: reclaimThread released ${n}, it held ${JSON.stringify(held)}`);
+      }
+      const after = heldBy(b, tid);
+      if (after.busy + after.locks + after.leases !== 0) failures.push(`victim ${i}: still held after reclaim ${JSON.stringify(after)}`);
+
+      b.beginRemove(v);
+      const t0 = performance.now();
+      let polls = 0;
+      const freed = await waitUntil(() => { polls++; return b.tryFinishRemove(v); }, 1000);
+      maxFreePolls = Math.max(maxFreePolls, polls);
+      maxFreeMs = Math.max(maxFreeMs, performance.now() - t0);
+      if (!freed) { failures.push(`victim ${i}: its port was not freed within 1 s`); break; }
+
+      const d0 = b.counters(l).txDelivered;
+      const r0 = liveCount();
+      const t1 = performance.now();
+      const moving = await waitUntil(() => b.counters(l).txDelivered > d0 && liveCount() > r0, 1000);
+      maxResumeMs = Math.max(maxResumeMs, performance.now() - t1);
+      if (!moving) { failures.push(`victim ${i}: the live pair did not forward within 1 s`); break; }
+    }
+    Atomics.store(ctl, CTL_STOP_TX, 1);
+    lrep = await live.done;
+    const delivered = b.counters(l).txDelivered;
+    t.ok(await waitUntil(() => liveCount() >= delivered, 10_000, 2),
+      `the receiver drained the live sender's ${delivered} delivered frames (got ${liveCount()})`);
+    Atomics.store(ctl, CTL_STOP_RX, 1);
+    b.rxRing(r).wakeAll();
+    rep = await receiver.done;
+  } finally {
+    void live.worker.terminate();
+    void receiver.worker.terminate();
+  }
+  const ms = performance.now() - started;
+
+  t.same(failures, [], 'every kill: reclaimed exactly what it held, port freed within 1 s, live pair forwarding within 1 s');
+  t.same(victimErrors, [], 'no victim Worker failed on its own');
+  t.ok(totals.busy > 0, `some victims died inside txsync (${totals.busy} of ${KILLS})`);
+  t.ok(totals.locks + totals.leases > 0,
+    `some victims died holding a ring lock or an unfinished lease (${totals.locks} locks, ${totals.leases} leases)`);
+  const c = b.counters(l);
+  const { lhs, rhs } = invariant(b, l);
+  t.equal(lhs, rhs, 'live sender: txCopies = txDelivered + all drops, exactly');
+  t.equal(c.txFrames, lrep.sent, 'live sender: txFrames = frames it put in its TX ring');
+  t.equal(c.txCopies, c.txFrames, 'live sender: one copy per frame (unicast)');
+  t.equal(c.dropNoDest + c.dropBadBuf + c.dropBadLen, 0, 'live sender: no frame without destination or invalid');
+  t.equal(rep.perId[LIVE_ID], c.txDelivered, 'the receiver got exactly the live sender\'s txDelivered frames');
+  t.same(rep.problems, [], 'the receiver saw no problem');
+  t.equal(rep.corrupt + rep.reordered + rep.duplicated, 0, 'no corrupt, reordered or duplicated frame from anybody');
+  t.equal(b.rxRing(r).space(), 0, 'the receiver\'s ring is empty at the end');
+  t.equal(leasesPending(b, r), 0, 'no lease outstanding on the receiver\'s ring');
+  t.equal(b.rxRing(r).lockOwner(), -1, 'its lock is free');
+  const victimsFrames = rep.perId.slice(2).reduce((s, x) => s + x, 0);
+  t.comment(`${KILLS} kills in ${ms.toFixed(0)} ms; ${killsHolding} left something to reclaim ` +
+    `(txsync marks ${totals.busy}, ring locks ${totals.locks}, unfinished leases ${totals.leases}; ${released} released); ` +
+    `port freed after ≤ ${maxFreeMs.toFixed(1)} ms (≤ ${maxFreePolls} tryFinishRemove calls), live pair seen forwarding after ≤ ${maxResumeMs.toFixed(1)} ms; ` +
+    `live sender: ${c.txFrames} frames, ${c.txDelivered} delivered, ${c.dropRingFull} ring-full, ${c.dropBusy} busy; ` +
+    `receiver: ${victimsFrames} frames from victims, ${rep.empty} empty slots of dead leases`);
+});
