@@ -582,6 +582,18 @@ export class Bridge {
     this.region.u8.fill(0, this.macOff, this.macOff + this.macSets * MAC_WAYS * MAC_ENTRY);
   }
 
+  /**
+   * The RX ring of slot i as laid out in the region, with no state check (the forwarder checks
+   * the slot's state under the ring lock itself). The slot's area never moves, so this is safe
+   * even for a slot that is being removed.
+   */
+  rxRingAt(i: number): Ring {
+    const off = this.region.u32[this.portWord(i, P_IF_OFF)];
+    let nif = this.ifs[i];
+    if (!nif || nif.offset !== off) this.ifs[i] = nif = NetmapIf.attach(this.region, off);
+    return nif.rxRings[0];
+  }
+
   /** The RX ring of port i (helper for tests and tools). */
   rxRing(i: number): Ring {
     return this.netmapIf(i).rxRings[0];

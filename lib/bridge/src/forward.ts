@@ -26,7 +26,7 @@ import {
   BH_MAC_FULL, C_DROP_BAD_BUF, C_DROP_BAD_LEN, C_DROP_BUSY, C_DROP_NO_DEST, C_DROP_RING_FULL, C_RX_BAD_HEAD,
   C_RX_BYTES, C_RX_DROP_RING_FULL, C_RX_FRAMES, C_TX_BAD_HEAD, C_TX_BATCHES, C_TX_BYTES, C_TX_COPIES,
   C_TX_DELIVERED, C_TX_FLOODED, C_TX_FRAMES, K_HWCUR, K_LEASE_HEAD, K_LEASE_NEXT, LOOKUP_DROP, LOOKUP_FLOOD,
-  MAC_ENTRY, MAC_VALID, MAC_WAYS, PORT_ACTIVE, PT_SIZE, P_BUSY, P_COUNTERS, P_LAST_A, P_LAST_B, P_LAST_ENT, P_STATE,
+  MAC_ENTRY, MAC_VALID, MAC_WAYS, PORT_ACTIVE, PORT_FREE, P_GEN, PT_SIZE, P_BUSY, P_COUNTERS, P_LAST_A, P_LAST_B, P_LAST_ENT, P_STATE,
   BH_AGEING, BH_PORT_HIGH, BH_VLAN_PORTS, BH_MIRRORS, C_DROP_VLAN, C_MIRROR_DROPS, C_MIRRORED, P_FLAGS, PF_MIRROR,
   P_LEASE_OFF, P_MIRROR_RX, P_MIRROR_TX, P_PVID, P_VLAN_MAP, P_VLAN_MODE, VLAN_ACCESS, VLAN_NONE, VLAN_TRUNK,
 } from './layout.js';
@@ -248,11 +248,16 @@ export class Forwarder {
 
   // ---- txsync -------------------------------------------------------------------------------
 
-  private rxRing(p: number): Ring {
-    const gen = this.u32[(this.portsOff + p * PT_SIZE + 36) >>> 2];
+  /**
+   * The RX ring of port p, or undefined if the slot was freed since the lookup chose it (the
+   * caller counts the frames as having no destination).
+   */
+  private rxRing(p: number): Ring | undefined {
+    if (Atomics.load(this.i32, (this.portsOff + p * PT_SIZE) >>> 2) === PORT_FREE) return undefined;
+    const gen = this.u32[(this.portsOff + p * PT_SIZE + P_GEN) >>> 2];
     let ring = this.rings[p];
     if (ring === undefined || this.ringGen[p] !== gen) {
-      ring = this.bridge.netmapIf(p).rxRings[0];
+      ring = this.bridge.rxRingAt(p);
       this.rings[p] = ring;
       this.ringGen[p] = gen;
     }
@@ -540,6 +545,10 @@ export class Forwarder {
     const f64 = this.f64;
     f64[cw + C_TX_COPIES] += needed;
     const rx = this.rxRing(p);
+    if (rx === undefined) {
+      f64[cw + C_DROP_NO_DEST] += needed;
+      return;
+    }
     const howmany = this.reserve(p, rx, needed, cw, NORMAL_COPY);
     if (howmany === 0) return;
     const u32 = this.u32;
@@ -646,6 +655,10 @@ export class Forwarder {
   private deliverSel(_src: number, p: number, cnt: number, cw: number, mode: number): number {
     const f64 = this.f64;
     const rx = this.rxRing(p);
+    if (rx === undefined) {
+      f64[cw + (mode === MIRROR_COPY ? C_MIRROR_DROPS : C_DROP_NO_DEST)] += cnt;
+      return 0;
+    }
     const howmany = this.reserve(p, rx, cnt, cw, mode);
     if (howmany === 0) return 0;
     const u32 = this.u32;
