@@ -14,7 +14,7 @@ export { VswitchError, ERR } from './errors.js';
 export type { OpenOptions, BridgeSummary } from './protocol.js';
 export {
   parsePortName, NAME_RULE, COUNTER_NAMES, BRIDGE_DEFAULTS, registerLookup, LOOKUP_FLOOD, LOOKUP_DROP,
-  type PortCounters, type MacEntry, type PortInfo, type BridgeOptions, type LookupFn,
+  type PortCounters, type MacEntry, type PortInfo, type BridgeOptions, type LookupFn, type VlanConfig,
 } from '@vswitch/bridge';
 export { ControlClient, resolveSocketPath, type ConnectOptions } from './control/client.js';
 export { ControlServer, type ControlServerOptions } from './control/server.js';

@@ -14,7 +14,7 @@
 import { BroadcastChannel, threadId } from 'node:worker_threads';
 import {
   Bridge, BridgeError, BRIDGE_DEFAULTS, parsePortName, checkBridgeName, type BridgeOptions, type MacEntry, type PortInfo,
-  P_GEN,
+  P_GEN, type VlanConfig,
 } from '@vswitch/bridge';
 import { ERR, VswitchError, errorToData } from './errors.js';
 import { CHANNEL_PREFIX, THREADS_CHANNEL, type BridgeSummary, type OpenOptions, type OpenReply, type Request } from './protocol.js';
@@ -198,6 +198,54 @@ export class Switch {
       rec.opens.delete(tid);
       if (rec.opens.size === 0 && !rec.persistent) void this.#destroy(name, rec);
     }
+  }
+
+  // ---- features ------------------------------------------------------------------------------
+
+  #record(name: string): PortRecord {
+    const rec = this.#ports.get(name);
+    if (!rec) throw new VswitchError(ERR.NO_PORT, `no port named ${name}: open it or create it (vswitch ctl create ${name}) first`);
+    return rec;
+  }
+
+  #wrap<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof BridgeError) throw new VswitchError(e.code, e.message);
+      throw e;
+    }
+  }
+
+  /**
+   * Sets a port's 802.1Q mode: `{ mode: 'access', vlan }`, `{ mode: 'trunk', vlans, native? }`
+   * or `{ mode: 'none' }` (VLAN-unaware, the default). Kept until the port is destroyed.
+   */
+  setVlan(portName: string, cfg: VlanConfig): void {
+    const rec = this.#record(parsePortName(portName).name);
+    this.#wrap(() => this.bridge(rec.bridge).setVlan(rec.index, cfg));
+  }
+
+  /**
+   * Makes `mirrorName` a mirror (monitor) port that receives a copy of everything the `tx` ports
+   * send and the `rx` ports receive (all on its bridge). `{}` makes it a normal port again.
+   */
+  setMirror(mirrorName: string, cfg: { tx?: string[]; rx?: string[] }): void {
+    const m = this.#record(parsePortName(mirrorName).name);
+    const slot = (n: string) => {
+      const r = this.#record(parsePortName(n).name);
+      if (r.bridge !== m.bridge) throw new VswitchError('ERR_BAD_MIRROR', `${n} is on bridge ${r.bridge}, the mirror ${mirrorName} on ${m.bridge}: a mirror sees its own bridge only`);
+      return r.index;
+    };
+    const tx = (cfg.tx ?? []).map(slot);
+    const rx = (cfg.rx ?? []).map(slot);
+    this.#wrap(() => this.bridge(m.bridge).setMirror(m.index, { tx, rx }));
+  }
+
+  /** Sets a bridge's MAC ageing time in seconds (0: entries never expire). */
+  setAgeing(bridgeName: string, seconds: number): void {
+    const b = this.bridge(bridgeName);
+    this.#wrap(() => { b.ageing = seconds; });
   }
 
   // ---- inspection ----------------------------------------------------------------------------

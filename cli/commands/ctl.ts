@@ -121,7 +121,7 @@ const fdb: Sub<{ bridge: string }> = {
       const entries = await c.request<MacEntry[]>('fdb', { bridge });
       if (argv.json) return json(entries);
       if (entries.length === 0) return out(`no MAC entries on ${bridge}\n`);
-      out(table(['MAC', 'PORT', 'AGE'], entries.map((e) => [e.mac, e.portName, `${e.age}s`])));
+      out(table(['MAC', 'VLAN', 'PORT', 'AGE'], entries.map((e) => [e.mac, e.vlan ? e.vlan : '-', e.portName, `${e.age}s`])));
     });
   },
 };
@@ -164,9 +164,80 @@ const ping: Sub<object> = {
   }),
 };
 
+function vlanIds(s: string, what: string): number[] {
+  return s.split(',').map((x) => {
+    const v = Number(x.trim());
+    if (!Number.isInteger(v) || v < 1 || v > 4094) die(`${what}: ${JSON.stringify(x)} is not a VLAN id from 1 to 4094`);
+    return v;
+  });
+}
+
+const vlan: Sub<{ port: string; access?: number; trunk?: string; native?: number; none?: boolean }> = {
+  command: 'vlan <port>',
+  describe: '802.1Q mode of a port: --access VID, --trunk VID[,VID...] [--native VID], or --none',
+  builder: (y) => y
+    .positional('port', { type: 'string', demandOption: true, describe: 'Port name' })
+    .option('access', { type: 'number', describe: 'Access port in this VLAN: untagged in and out' })
+    .option('trunk', { type: 'string', describe: 'Trunk carrying these VLANs, tagged (comma-separated)' })
+    .option('native', { type: 'number', describe: 'Trunk: VLAN of untagged frames (they leave untagged); none: untagged frames are dropped' })
+    .option('none', { type: 'boolean', describe: 'VLAN-unaware (the default): frames pass as they are' })
+    .example('$0 ctl vlan vale0:a --access 10', '')
+    .example('$0 ctl vlan vale0:up --trunk 10,20 --native 1', '') as Argv<CtlArgs & { port: string; access?: number; trunk?: string; native?: number; none?: boolean }>,
+  handler: (argv) => {
+    const p = check(() => parsePortName(argv.port));
+    const given = [argv.access !== undefined, argv.trunk !== undefined, !!argv.none].filter(Boolean).length;
+    if (given !== 1) die('give exactly one of --access VID, --trunk LIST or --none');
+    if (argv.native !== undefined && argv.trunk === undefined) die('--native goes with --trunk');
+    const config = argv.none ? { mode: 'none' }
+      : argv.access !== undefined ? { mode: 'access', vlan: vlanIds(String(argv.access), '--access')[0] }
+        : { mode: 'trunk', vlans: vlanIds(argv.trunk!, '--trunk'), ...(argv.native !== undefined ? { native: vlanIds(String(argv.native), '--native')[0] } : {}) };
+    return withClient(argv, async (c) => {
+      await c.request('vlan', { port: p.name, config });
+      out(`${p.name}: ${argv.none ? 'VLAN-unaware' : argv.access !== undefined ? `access VLAN ${argv.access}` : `trunk ${argv.trunk}${argv.native !== undefined ? ` native ${argv.native}` : ''}`}\n`);
+    });
+  },
+};
+
+const mirror: Sub<{ port: string; tx?: string[]; rx?: string[]; off?: boolean }> = {
+  command: 'mirror <port>',
+  describe: 'Make a port a mirror of what other ports send (--tx) and receive (--rx); --off undoes it',
+  builder: (y) => y
+    .positional('port', { type: 'string', demandOption: true, describe: 'The mirror (monitor) port' })
+    .option('tx', { type: 'string', array: true, describe: 'Copy every frame this port sends (repeatable)' })
+    .option('rx', { type: 'string', array: true, describe: 'Copy every frame this port receives (repeatable)' })
+    .option('off', { type: 'boolean', describe: 'Stop mirroring: a normal port again' })
+    .example('$0 ctl mirror vale0:mon --tx vale0:a --rx vale0:a', 'both directions of vale0:a') as Argv<CtlArgs & { port: string; tx?: string[]; rx?: string[]; off?: boolean }>,
+  handler: (argv) => {
+    const p = check(() => parsePortName(argv.port));
+    const tx = (argv.tx ?? []).map((n) => check(() => parsePortName(n)).name);
+    const rx = (argv.rx ?? []).map((n) => check(() => parsePortName(n)).name);
+    if (argv.off ? tx.length + rx.length > 0 : tx.length + rx.length === 0) die('give --tx/--rx ports to mirror, or --off alone');
+    return withClient(argv, async (c) => {
+      await c.request('mirror', { port: p.name, tx, rx });
+      out(argv.off ? `${p.name}: not a mirror\n` : `${p.name}: mirrors${tx.length ? ` tx of ${tx.join(', ')}` : ''}${rx.length ? ` rx of ${rx.join(', ')}` : ''}\n`);
+    });
+  },
+};
+
+const ageing: Sub<{ bridge: string; seconds: number }> = {
+  command: 'ageing <bridge> <seconds>',
+  describe: 'MAC ageing time of a bridge in seconds (0: learned addresses never expire; default 300)',
+  builder: (y) => y
+    .positional('bridge', { type: 'string', demandOption: true, describe: 'Bridge name' })
+    .positional('seconds', { type: 'number', demandOption: true, describe: 'Seconds' }) as Argv<CtlArgs & { bridge: string; seconds: number }>,
+  handler: (argv) => {
+    const b = check(() => checkBridgeName(argv.bridge));
+    if (!Number.isInteger(argv.seconds) || argv.seconds < 0) die(`ageing must be a whole number of seconds ≥ 0, got ${argv.seconds}`);
+    return withClient(argv, async (c) => {
+      await c.request('ageing', { bridge: b, seconds: argv.seconds });
+      out(`${b}: MAC ageing ${argv.seconds ? `${argv.seconds} s` : 'off'}\n`);
+    });
+  },
+};
+
 /** The ctl subcommands; attach/detach (adapters) are added here. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const ctlSubcommands: CommandModule<CtlArgs, any>[] = [list, create, remove, fdb, stats, ping];
+export const ctlSubcommands: CommandModule<CtlArgs, any>[] = [list, create, remove, fdb, stats, vlan, mirror, ageing, ping];
 
 export const ctlCommand: CommandModule<object, CtlArgs> = {
   command: 'ctl',
@@ -181,7 +252,7 @@ export const ctlCommand: CommandModule<object, CtlArgs> = {
     for (const c of ctlSubcommands) a = a.command(c);
     return a
       .strictCommands()
-      .demandCommand(1, 'Give a ctl command: list, create, remove, fdb, stats or ping.')
+      .demandCommand(1, 'Give a ctl command: list, create, remove, fdb, stats, vlan, mirror, ageing or ping.')
       .example('$0 ctl create vale0:p', 'a persistent port')
       .example('$0 ctl fdb vale0', 'MAC table of bridge vale0')
       .example('$0 ctl stats vale0:p --json', 'counters as JSON');

@@ -7,13 +7,15 @@
  *   "maxBridges": 8,
  *   "defaults": { "maxPorts": 64 },
  *   "bridges": { "vale0": { "maxPorts": 16, "ageing": 60 } },
- *   "ports": ["vale0:p1", "vale1:p2"]
+ *   "ports": ["vale0:p1", "vale0:up", "vale0:mon"],
+ *   "vlans": { "vale0:p1": { "mode": "access", "vlan": 10 }, "vale0:up": { "mode": "trunk", "vlans": [10, 20] } },
+ *   "mirrors": { "vale0:mon": { "tx": ["vale0:p1"], "rx": ["vale0:p1"] } }
  * }
  * ```
  * Every key is checked; an error names the file and the key path (e.g. `bridges.vale0.maxPorts`).
  */
 import { readFileSync } from 'node:fs';
-import { BRIDGE_DEFAULTS, checkBridgeName, parsePortName, type BridgeOptions } from '@vswitch/bridge';
+import { BRIDGE_DEFAULTS, checkBridgeName, parsePortName, type BridgeOptions, type VlanConfig } from '@vswitch/bridge';
 import { VswitchError } from '../errors.js';
 import type { Switch } from '../switch.js';
 
@@ -23,9 +25,13 @@ export interface ServeConfig {
   defaults?: BridgeOptions;
   bridges?: Record<string, BridgeOptions>;
   ports?: string[];
+  /** 802.1Q mode per persistent port. */
+  vlans?: Record<string, VlanConfig>;
+  /** Mirror ports and what they mirror. */
+  mirrors?: Record<string, { tx?: string[]; rx?: string[] }>;
 }
 
-const TOP_KEYS = ['maxBridges', 'defaults', 'bridges', 'ports'] as const;
+const TOP_KEYS = ['maxBridges', 'defaults', 'bridges', 'ports', 'vlans', 'mirrors'] as const;
 const INT_KEYS = ['maxPorts', 'macTableSize', 'txSlots', 'rxSlots', 'bufSize', 'batch', 'ageing'] as const;
 const BRIDGE_KEYS: readonly string[] = [...INT_KEYS, 'lookup'];
 
@@ -115,6 +121,42 @@ export function validateConfig(raw: unknown, file = '(config)'): ServeConfig {
       }
     });
   }
+  const declared = (key: string, name: unknown): string => {
+    let n: string;
+    try {
+      n = parsePortName(name).name;
+    } catch (e) {
+      throw bad(file, key, (e as Error).message);
+    }
+    if (!cfg.ports?.includes(n)) throw bad(file, key, `port ${n} is not in "ports": list it there to create it`);
+    return n;
+  };
+  if (raw.vlans !== undefined) {
+    if (!isObject(raw.vlans)) throw bad(file, 'vlans', 'must map port names to {"mode": "access", "vlan": 10} or {"mode": "trunk", "vlans": [...], "native": N}');
+    cfg.vlans = {};
+    for (const [name, v] of Object.entries(raw.vlans)) {
+      const n = declared(`vlans.${name}`, name);
+      if (!isObject(v) || !['access', 'trunk', 'none'].includes(v.mode as string)) {
+        throw bad(file, `vlans.${name}`, 'must be {"mode": "access", "vlan": N}, {"mode": "trunk", "vlans": [N, ...], "native"?: N} or {"mode": "none"}');
+      }
+      cfg.vlans[n] = v as unknown as VlanConfig;
+    }
+  }
+  if (raw.mirrors !== undefined) {
+    if (!isObject(raw.mirrors)) throw bad(file, 'mirrors', 'must map mirror port names to {"tx": [ports], "rx": [ports]}');
+    cfg.mirrors = {};
+    for (const [name, v] of Object.entries(raw.mirrors)) {
+      const n = declared(`mirrors.${name}`, name);
+      if (!isObject(v)) throw bad(file, `mirrors.${name}`, 'must be {"tx": [ports], "rx": [ports]}');
+      const list = (k: 'tx' | 'rx') => {
+        const x = v[k];
+        if (x === undefined) return [];
+        if (!Array.isArray(x)) throw bad(file, `mirrors.${name}.${k}`, 'must be an array of port names');
+        return x.map((p, i) => declared(`mirrors.${name}.${k}[${i}]`, p));
+      };
+      cfg.mirrors[n] = { tx: list('tx'), rx: list('rx') };
+    }
+  }
   return cfg;
 }
 
@@ -151,6 +193,20 @@ export function applyConfig(sw: Switch, cfg: ServeConfig, file = '(config)'): vo
       throw bad(file, `ports[${i}]`, (e as Error).message);
     }
   });
+  for (const [p, v] of Object.entries(cfg.vlans ?? {})) {
+    try {
+      sw.setVlan(p, v);
+    } catch (e) {
+      throw bad(file, `vlans.${p}`, (e as Error).message);
+    }
+  }
+  for (const [m, v] of Object.entries(cfg.mirrors ?? {})) {
+    try {
+      sw.setMirror(m, v);
+    } catch (e) {
+      throw bad(file, `mirrors.${m}`, (e as Error).message);
+    }
+  }
 }
 
 export { BRIDGE_DEFAULTS };

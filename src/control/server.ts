@@ -14,7 +14,7 @@
  */
 import { createServer, createConnection, type Server, type Socket } from 'node:net';
 import { chmodSync, lstatSync, statSync, unlinkSync } from 'node:fs';
-import { checkBridgeName, parsePortName } from '@vswitch/bridge';
+import { checkBridgeName, parsePortName, type VlanConfig } from '@vswitch/bridge';
 import { Switch, type SwitchOptions } from '../switch.js';
 import { VswitchError, errorToData } from '../errors.js';
 import { startPktGen } from '../pktgen/runner.js';
@@ -364,6 +364,33 @@ export class ControlServer {
         case 'stats':
           ok(this.#stats(req.port));
           break;
+        case 'vlan': {
+          const p = parsePortName(strArg(req, 'port', 'vlan needs {"port": "vale0:p", "mode": "access"|"trunk"|"none", ...}'));
+          const cfg = req.config as VlanConfig;
+          if (!cfg || typeof cfg !== 'object') throw badRequest('vlan needs {"config": {"mode": "access", "vlan": 10}} or a trunk/none config');
+          sw.setVlan(p.name, cfg);
+          ok({ port: p.name, vlan: cfg });
+          break;
+        }
+        case 'mirror': {
+          const p = parsePortName(strArg(req, 'port', 'mirror needs {"port": "vale0:mon", "tx": [...], "rx": [...]}'));
+          const list = (k: string) => {
+            const v = req[k];
+            if (v === undefined) return [];
+            if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw badRequest(`mirror: "${k}" must be an array of port names`);
+            return v as string[];
+          };
+          sw.setMirror(p.name, { tx: list('tx'), rx: list('rx') });
+          ok({ port: p.name, tx: list('tx'), rx: list('rx') });
+          break;
+        }
+        case 'ageing': {
+          const b = checkBridgeName(strArg(req, 'bridge', 'ageing needs {"bridge": "vale0", "seconds": 300}'));
+          if (typeof req.seconds !== 'number') throw badRequest('ageing needs {"seconds": N} (0 disables ageing)');
+          sw.setAgeing(b, req.seconds);
+          ok({ bridge: b, seconds: req.seconds });
+          break;
+        }
         case 'pktgen':
           this.#pktgen(conn, id, req, ok, fail);
           break;

@@ -5,5 +5,8 @@
 export * from './layout.js';
 export { BridgeError } from './errors.js';
 export { parsePortName, checkBridgeName, NAME_RULE, DEFAULT_BRIDGE, MAX_NAME_LEN, type ParsedName } from './names.js';
-export { Bridge, BRIDGE_DEFAULTS, macString, publishLeases, type BridgeOptions, type MacEntry, type PortInfo } from './bridge.js';
+export {
+  Bridge, BRIDGE_DEFAULTS, macString, publishLeases, type BridgeOptions, type MacEntry, type PortInfo, type VlanConfig,
+  type MirrorConfig,
+} from './bridge.js';
 export { Forwarder, registerLookup, learningLookup, type LookupFn } from './forward.js';
