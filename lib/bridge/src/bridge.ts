@@ -309,8 +309,9 @@ export class Bridge {
 
   /** The netmap_if of port slot i (its rings and buffers). */
   netmapIf(i: number): NetmapIf {
-    bcheck(Number.isInteger(i) && i >= 0 && i < this.maxPorts && this.portState(i) !== PORT_FREE, 'ERR_NO_PORT',
-      `bridge ${this.name} has no port in slot ${i}`);
+    if (!(Number.isInteger(i) && i >= 0 && i < this.maxPorts && this.portState(i) !== PORT_FREE)) {
+      throw new BridgeError('ERR_NO_PORT', `bridge ${this.name} has no port in slot ${i}`);
+    }
     let nif = this.ifs[i];
     const off = this.region.u32[this.portWord(i, P_IF_OFF)];
     if (!nif || nif.offset !== off) this.ifs[i] = nif = NetmapIf.attach(this.region, off);

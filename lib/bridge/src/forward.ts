@@ -141,6 +141,9 @@ export class Forwarder {
   private readonly dsts: Int32Array;
   private readonly rings: (Ring | undefined)[];
   private readonly ringGen: Uint32Array;
+  private readonly txRings: (Ring | undefined)[];
+  private readonly txGen: Uint32Array;
+  private readonly txPool: Uint32Array;
 
   constructor(bridge: Bridge, threadId: number) {
     this.bridge = bridge;
@@ -174,6 +177,9 @@ export class Forwarder {
     this.dsts = new Int32Array(this.maxPorts);
     this.rings = new Array(this.maxPorts).fill(undefined);
     this.ringGen = new Uint32Array(this.maxPorts);
+    this.txRings = new Array(this.maxPorts).fill(undefined);
+    this.txGen = new Uint32Array(this.maxPorts);
+    this.txPool = new Uint32Array(this.maxPorts);
   }
 
   // ---- MAC table ----------------------------------------------------------------------------
@@ -273,7 +279,14 @@ export class Forwarder {
     const i32 = this.i32;
     const pw = (this.portsOff + src * PT_SIZE) >>> 2;
     if (Atomics.load(i32, pw + (P_STATE >>> 2)) !== PORT_ACTIVE) return -1;
-    const tx = this.bridge.txRing(src);
+    const gen = this.u32[pw + (P_GEN >>> 2)];
+    if (this.txRings[src] === undefined || this.txGen[src] !== gen) {
+      const nif = this.bridge.netmapIf(src);
+      this.txRings[src] = nif.txRings[0];
+      this.txPool[src] = nif.poolBufs;
+      this.txGen[src] = gen;
+    }
+    const tx = this.txRings[src]!;
     const head = Atomics.load(i32, tx.headW);
     const cw = (this.portsOff + src * PT_SIZE + P_COUNTERS) >>> 3;
     const f64 = this.f64;
@@ -298,7 +311,7 @@ export class Forwarder {
     const bufBase = tx.bufBase;
     const bufSize = tx.bufSize;
     const mask = tx.mask;
-    const poolBufs = this.bridge.netmapIf(src).poolBufs;
+    const poolBufs = this.txPool[src];
     const lookup = this.lookup;
     const ftOff = this.ftOff;
     const ftLen = this.ftLen;
