@@ -19,7 +19,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  Bridge, Forwarder, K_LEASE_HEAD, K_LEASE_NEXT, P_BUSY, P_LEASE_OFF, PORT_FREE,
+  Bridge, Forwarder, K_LEASE_HEAD, K_LEASE_NEXT, P_BUSY, P_LEASE_OFF, PORT_FREE, LEASE_WORDS, L_START, L_END, L_DONE, L_OWNER,
 } from '@vswitch/bridge';
 import { frame, send, recv, invariant } from './helpers/bridge-util.js';
 import {
@@ -83,15 +83,15 @@ function reserveAs(b: Bridge, p: number, thread: number, count: number): { k: nu
   const pv = rx.privW;
   const next = i32[pv + K_LEASE_NEXT];
   const tail = i32[rx.tailW];
-  const hwlease = i32[pv + K_LEASE_HEAD] === next ? tail : u32[lw + n + ((next - 1) & mask)];
+  const hwlease = i32[pv + K_LEASE_HEAD] === next ? tail : u32[lw + LEASE_WORDS * ((next - 1) & mask) + L_END];
   const free = mask - ((hwlease - rx.head) & mask);
   if (count > free) throw new Error(`test bug: ${count} slots wanted, ${free} free`);
   const start = hwlease;
   const end = (hwlease + count) & mask;
-  u32[lw + next] = start;
-  u32[lw + n + next] = end;
-  u32[lw + 2 * n + next] = 0;
-  u32[lw + 3 * n + next] = thread + 1;
+  u32[lw + LEASE_WORDS * next + L_START] = start;
+  u32[lw + LEASE_WORDS * next + L_END] = end;
+  u32[lw + LEASE_WORDS * next + L_DONE] = 0;
+  u32[lw + LEASE_WORDS * next + L_OWNER] = thread + 1;
   Atomics.store(i32, pv + K_LEASE_NEXT, (next + 1) & mask);
   rx.unlock();
   return { k: next, start, end };
@@ -105,7 +105,7 @@ function writeRxSlot(b: Bridge, p: number, j: number, f: Uint8Array): void {
 }
 
 function markDone(b: Bridge, p: number, k: number): void {
-  Atomics.store(b.region.u32, leaseWords(b, p) + 2 * b.rxSlots + k, 1);
+  Atomics.store(b.region.u32, leaseWords(b, p) + LEASE_WORDS * k + L_DONE, 1);
 }
 
 function leasesPending(b: Bridge, p: number): number {
@@ -283,7 +283,7 @@ function heldBy(b: Bridge, tid: number): Held {
     const lw = leaseWords(b, p);
     const next = Atomics.load(i32, rx.privW + K_LEASE_NEXT);
     for (let k = Atomics.load(i32, rx.privW + K_LEASE_HEAD); k !== next; k = (k + 1) & rx.mask) {
-      if (Atomics.load(u32, lw + 2 * n + k) === 0 && u32[lw + 3 * n + k] === tid + 1) h.leases++;
+      if (Atomics.load(u32, lw + LEASE_WORDS * k + L_DONE) === 0 && u32[lw + LEASE_WORDS * k + L_OWNER] === tid + 1) h.leases++;
     }
   }
   return h;

@@ -44,7 +44,7 @@ t.test('ctl create/list/fdb/stats/remove round trip', async (t) => {
   t.match(list.stdout, /valeA\s+valeA:u\s+1\s+active\s+yes\s+500\s+30000\s+0\s+0\s+0\n/);
   const lj = JSON.parse(listJ.stdout) as { name: string; ports: { name: string; counters: { txFrames: number } }[] }[];
   t.same(lj.map((b) => [b.name, b.ports.map((p) => [p.name, p.counters.txFrames])]), [['valeA', [['valeA:t', 500], ['valeA:u', 0]]]]);
-  t.match(fdb.stdout, /^MAC\s+PORT\s+AGE\n02:00:00:00:00:aa\s+valeA:t\s+\d+s\n$/);
+  t.match(fdb.stdout, /^MAC\s+VLAN\s+PORT\s+AGE\n02:00:00:00:00:aa\s+-\s+valeA:t\s+\d+s\n$/);
   t.match(JSON.parse(fdbJ.stdout), [{ mac: '02:00:00:00:00:aa', portName: 'valeA:t' }]);
   t.match(JSON.parse(stats.stdout), { name: 'valeA:t', bridge: 'valeA', persistent: true, counters: { txFrames: 500, txBytes: 30000 } });
   t.match(statsOne.stdout, /^valeA:u \(bridge valeA, slot 1, persistent\)\n/);
@@ -75,7 +75,7 @@ t.test('ctl: bad flags, bad names, missing daemon: one line on stderr, non-zero 
   const cases: [string[], RegExp | string, Record<string, string>?][] = [
     [['ctl', 'list', '--bogus', '--socket', socket], /^vswitch: Unknown argument: bogus/],
     [['ctl', 'frobnicate', '--socket', socket], /^vswitch: Unknown command: frobnicate/],
-    [['ctl'], /^vswitch: Give a ctl command: list, create, remove, fdb, stats or ping/],
+    [['ctl'], /^vswitch: Give a ctl command: list, create, remove, fdb, stats, vlan, mirror, ageing or ping/],
     [['ctl', 'create', '--socket', socket], /^vswitch: Not enough non-option arguments/],
     [['ctl', 'create', 'eth0', '--socket', socket], /^vswitch: invalid port name "eth0": port names are vale<bridge>:<port> \(or vale<name> for the default bridge\)/],
     [['ctl', 'remove', 'vale0:a:b', '--socket', socket], /^vswitch: invalid port name "vale0:a:b": port names are vale/],

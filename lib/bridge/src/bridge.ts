@@ -22,6 +22,7 @@ import {
   P_GEN, P_IF_OFF, P_LAST_B, P_LEASE_OFF, P_NAME, P_OWNER, P_STATE, type PortCounters,
   BH_VLAN_PORTS, BH_MIRRORS, P_VLAN_MODE, P_PVID, P_VLAN_MAP, P_MIRROR_TX, P_MIRROR_RX, PF_MIRROR, VLAN_NONE, VLAN_ACCESS,
   VLAN_TRUNK,
+  LEASE_WORDS, L_START, L_END, L_DONE, L_OWNER,
 } from './layout.js';
 import { checkBridgeName } from './names.js';
 
@@ -510,13 +511,13 @@ export class Bridge {
       let k = Atomics.load(r.i32, rx.privW + K_LEASE_HEAD);
       const next = Atomics.load(r.i32, rx.privW + K_LEASE_NEXT);
       for (; k !== next; k = (k + 1) & mask) {
-        const owner = r.u32[lw + 3 * n + k];
-        if (r.u32[lw + 2 * n + k] === 0 && (owner === me || this.deadOwners.has(owner))) {
-          for (let j = r.u32[lw + k]; j !== r.u32[lw + n + k]; j = (j + 1) & mask) {
+        const owner = r.u32[lw + LEASE_WORDS * k + L_OWNER];
+        if (r.u32[lw + LEASE_WORDS * k + L_DONE] === 0 && (owner === me || this.deadOwners.has(owner))) {
+          for (let j = r.u32[lw + LEASE_WORDS * k + L_START]; j !== r.u32[lw + LEASE_WORDS * k + L_END]; j = (j + 1) & mask) {
             rx.setLen(j, 0);
             rx.setFlags(j, 0);
           }
-          Atomics.store(r.u32, lw + 2 * n + k, 1);
+          Atomics.store(r.u32, lw + LEASE_WORDS * k + L_DONE, 1);
           released++;
         }
       }
@@ -636,8 +637,8 @@ export function publishLeases(r: Region, rx: Ring, lw: number, n: number): void 
   let k = i32[rx.privW + K_LEASE_HEAD];
   const next = i32[rx.privW + K_LEASE_NEXT];
   let t = -1;
-  while (k !== next && Atomics.load(u32, lw + 2 * n + k) !== 0) {
-    t = u32[lw + n + k];
+  while (k !== next && Atomics.load(u32, lw + LEASE_WORDS * k + L_DONE) !== 0) {
+    t = u32[lw + LEASE_WORDS * k + L_END];
     k = (k + 1) & mask;
   }
   if (t >= 0) {

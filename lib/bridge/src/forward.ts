@@ -29,6 +29,7 @@ import {
   MAC_ENTRY, MAC_VALID, MAC_WAYS, PORT_ACTIVE, PORT_FREE, P_GEN, PT_SIZE, P_BUSY, P_COUNTERS, P_LAST_A, P_LAST_B, P_LAST_ENT, P_STATE,
   BH_AGEING, BH_PORT_HIGH, BH_VLAN_PORTS, BH_MIRRORS, C_DROP_VLAN, C_MIRROR_DROPS, C_MIRRORED, P_FLAGS, PF_MIRROR,
   P_LEASE_OFF, P_MIRROR_RX, P_MIRROR_TX, P_PVID, P_VLAN_MAP, P_VLAN_MODE, VLAN_ACCESS, VLAN_NONE, VLAN_TRUNK,
+  LEASE_WORDS, L_START, L_END, L_DONE, L_OWNER,
 } from './layout.js';
 
 /**
@@ -509,7 +510,7 @@ export class Forwarder {
     }
     const lw = u32[(pe + P_LEASE_OFF) >>> 2] >>> 2;
     const next = i32[pv + K_LEASE_NEXT];
-    const hwlease = i32[pv + K_LEASE_HEAD] === next ? tail : u32[lw + n + ((next - 1) & mask)];
+    const hwlease = i32[pv + K_LEASE_HEAD] === next ? tail : u32[lw + LEASE_WORDS * ((next - 1) & mask) + L_END];
     const space = mask - ((hwlease - hwcur) & mask);
     const howmany = needed < space ? needed : space;
     if (howmany < needed) {
@@ -520,10 +521,10 @@ export class Forwarder {
       Atomics.store(i32, rx.lockW, 0);
       return 0;
     }
-    u32[lw + next] = hwlease;
-    u32[lw + n + next] = (hwlease + howmany) & mask;
-    u32[lw + 2 * n + next] = 0;
-    u32[lw + 3 * n + next] = this.me;
+    u32[lw + LEASE_WORDS * next + L_START] = hwlease;
+    u32[lw + LEASE_WORDS * next + L_END] = (hwlease + howmany) & mask;
+    u32[lw + LEASE_WORDS * next + L_DONE] = 0;
+    u32[lw + LEASE_WORDS * next + L_OWNER] = this.me;
     Atomics.store(i32, pv + K_LEASE_NEXT, (next + 1) & mask); // the reservation exists from here on
     Atomics.store(i32, rx.lockW, 0);
     this.rStart = hwlease;
@@ -538,10 +539,10 @@ export class Forwarder {
     const n = rx.numSlots;
     const lease = this.rLease;
     if (!this.tryLock(rx.lockW)) {
-      Atomics.store(this.u32, lw + 2 * n + lease, 1); // whoever takes the lock next publishes it
+      Atomics.store(this.u32, lw + LEASE_WORDS * lease + L_DONE, 1); // whoever takes the lock next publishes it
       return;
     }
-    Atomics.store(this.u32, lw + 2 * n + lease, 1);
+    Atomics.store(this.u32, lw + LEASE_WORDS * lease + L_DONE, 1);
     const dcw = (this.portsOff + p * PT_SIZE + P_COUNTERS) >>> 3;
     this.f64[dcw + C_RX_FRAMES] += howmany;
     this.f64[dcw + C_RX_BYTES] += bytes;

@@ -58,8 +58,9 @@
  *
  * RX ring private words (the ring's `sem` private area, shared-memory-ring NR_PRIVATE):
  * K_HWCUR (last validated user head), K_LEASE_HEAD (oldest lease not yet published),
- * K_LEASE_NEXT (next lease number). The lease table has 4 u32 arrays of rxSlots entries:
- * start, end, done, owner. hwlease is derived (end of the newest lease, else tail), so a
+ * K_LEASE_NEXT (next lease number). The lease table has rxSlots entries of 4 u32 words
+ * (start, end, done, owner: L_*), one entry's words side by side so a lease touches one cache
+ * line. hwlease is derived (end of the newest lease, else tail), so a
  * reservation becomes visible with one store (K_LEASE_NEXT): a thread that dies half-way
  * leaves either a whole lease or none.
  */
@@ -128,6 +129,12 @@ export const MAC_VALID = 0x10000;
 export const K_HWCUR = 0;
 export const K_LEASE_HEAD = 1;
 export const K_LEASE_NEXT = 2;
+/** Lease entry k is at lease-table word 4·k; its words: */
+export const LEASE_WORDS = 4;
+export const L_START = 0;
+export const L_END = 1;
+export const L_DONE = 2;
+export const L_OWNER = 3;
 
 /**
  * Per-port counters (Float64 indices from P_COUNTERS). Sender-side counters are written only by
