@@ -26,3 +26,4 @@ export {
 export {
   runBridge, type BridgeToolOptions, type BridgeToolCounters, type BridgeToolJob, type BridgeDirection,
 } from './bridge-tool.js';
+export * from './adapters/index.js';
