@@ -27,3 +27,10 @@ export {
   runBridge, type BridgeToolOptions, type BridgeToolCounters, type BridgeToolJob, type BridgeDirection,
 } from './bridge-tool.js';
 export * from './adapters/index.js';
+export { PcapReader, PcapWriter, PcapError, type PcapRecord } from './pcap.js';
+export {
+  FrameBuilder, FrameError, parseMac, formatMac, parseIpRange, describeFrame, verifyIpv4Udp, setSeq, getSeq,
+  type FrameBuilderOptions, type IpRange,
+} from './frame.js';
+export { startPktGen, type PktGenJob } from './pktgen/runner.js';
+export type { PktGenOptions, PktGenReport, PktGenFunc } from './pktgen/types.js';

@@ -235,9 +235,77 @@ const ageing: Sub<{ bridge: string; seconds: number }> = {
   },
 };
 
+interface AttachArgs { port: string; 'qemu-stream'?: string; 'qemu-dgram'?: string; vxlan?: boolean; local?: string; remote?: string[]; vni?: number }
+
+const attach: Sub<AttachArgs> = {
+  command: 'attach <port>',
+  describe: 'Connect outside software to a port: a QEMU VM (stream or dgram netdev) or VXLAN peers',
+  builder: (y) => y
+    .positional('port', { type: 'string', demandOption: true, describe: 'Port name (created, persistent, if missing)' })
+    .option('qemu-stream', { type: 'string', describe: 'Listen for QEMU -netdev stream: unix:PATH or tcp:HOST:PORT (loopback unless a host is given)' })
+    .option('qemu-dgram', { type: 'string', describe: 'QEMU -netdev dgram: our local HOST:PORT (with --remote, the VM\'s HOST:PORT)' })
+    .option('vxlan', { type: 'boolean', describe: 'VXLAN (RFC 7348) uplink: --local IP:PORT, --remote IP:PORT (repeatable), --vni N' })
+    .option('local', { type: 'string', describe: 'VXLAN: local IP:PORT to bind' })
+    .option('remote', { type: 'string', array: true, describe: 'dgram: the VM\'s address; VXLAN: a remote IP:PORT (repeatable)' })
+    .option('vni', { type: 'number', describe: 'VXLAN network identifier (0-16777215)' })
+    .example('$0 ctl attach vale0:vm1 --qemu-stream unix:/run/vm1.sock', 'QEMU: -netdev stream,id=n0,server=off,addr.type=unix,addr.path=/run/vm1.sock')
+    .example('$0 ctl attach vale0:vm2 --qemu-dgram 127.0.0.1:5601 --remote 127.0.0.1:5602', '')
+    .example('$0 ctl attach vale0:up --vxlan --local 10.99.0.1:4789 --remote 10.99.0.2:4789 --vni 42', '') as Argv<CtlArgs & AttachArgs>,
+  handler: (argv) => {
+    const p = check(() => parsePortName(argv.port));
+    const kinds = [argv['qemu-stream'] !== undefined, argv['qemu-dgram'] !== undefined, !!argv.vxlan].filter(Boolean).length;
+    if (kinds !== 1) die('give exactly one of --qemu-stream SPEC, --qemu-dgram LOCAL --remote REMOTE, or --vxlan --local L --remote R --vni N');
+    const remotes = argv.remote ?? [];
+    let spec: object;
+    if (argv['qemu-stream'] !== undefined) {
+      spec = { port: p.name, kind: 'qemu-stream', addr: argv['qemu-stream'] };
+    } else if (argv['qemu-dgram'] !== undefined) {
+      if (remotes.length !== 1) die('--qemu-dgram needs one --remote HOST:PORT (where the VM listens)');
+      spec = { port: p.name, kind: 'qemu-dgram', local: argv['qemu-dgram'], remote: remotes[0] };
+    } else {
+      if (!argv.local || remotes.length === 0 || argv.vni === undefined) die('--vxlan needs --local IP:PORT, at least one --remote IP:PORT and --vni N');
+      spec = { port: p.name, kind: 'vxlan', local: argv.local, remotes, vni: argv.vni };
+    }
+    return withClient(argv, async (c) => {
+      const st = await c.request<{ kind: string; local: string }>('attach', { spec });
+      if (argv.json) return json(st);
+      out(`attached ${st.kind} to ${p.name} on ${st.local}\n`);
+    });
+  },
+};
+
+const detach: Sub<{ port: string }> = {
+  command: 'detach <port>',
+  describe: 'Disconnect the adapter of a port (the port stays; remove it with ctl remove)',
+  builder: (y) => y.positional('port', { type: 'string', demandOption: true, describe: 'Port name' }).option('json', jsonOpt) as Argv<CtlArgs & { port: string }>,
+  handler: (argv) => {
+    const p = check(() => parsePortName(argv.port));
+    return withClient(argv, async (c) => {
+      const st = await c.request<{ kind: string; rxFrames: number; txFrames: number; dropped: number }>('detach', { port: p.name });
+      if (argv.json) return json(st);
+      out(`detached ${st.kind} from ${p.name}: ${st.rxFrames} frames in, ${st.txFrames} out, ${st.dropped} dropped\n`);
+    });
+  },
+};
+
+const adapters: Sub<object> = {
+  command: 'adapters',
+  describe: 'Attached adapters with their counters and drops by reason',
+  builder: (y) => y.option('json', jsonOpt) as Argv<CtlArgs>,
+  handler: (argv) => withClient(argv, async (c) => {
+    const all = await c.request<{ port: string; kind: string; local: string; rxFrames: number; txFrames: number; dropped: number; drops: Record<string, number> }[]>('adapters');
+    if (argv.json) return json(all);
+    if (all.length === 0) return out('no adapters attached\n');
+    out(table(['PORT', 'KIND', 'LOCAL', 'IN', 'OUT', 'DROPPED', 'BY REASON'], all.map((a) => [
+      a.port, a.kind, a.local, a.rxFrames, a.txFrames, a.dropped,
+      Object.entries(a.drops).filter(([, v]) => v > 0).map(([k, v]) => `${k}=${v}`).join(' ') || '-',
+    ])));
+  }),
+};
+
 /** The ctl subcommands; attach/detach (adapters) are added here. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const ctlSubcommands: CommandModule<CtlArgs, any>[] = [list, create, remove, fdb, stats, vlan, mirror, ageing, ping];
+export const ctlSubcommands: CommandModule<CtlArgs, any>[] = [list, create, remove, fdb, stats, vlan, mirror, ageing, attach, detach, adapters, ping];
 
 export const ctlCommand: CommandModule<object, CtlArgs> = {
   command: 'ctl',
@@ -252,7 +320,7 @@ export const ctlCommand: CommandModule<object, CtlArgs> = {
     for (const c of ctlSubcommands) a = a.command(c);
     return a
       .strictCommands()
-      .demandCommand(1, 'Give a ctl command: list, create, remove, fdb, stats, vlan, mirror, ageing or ping.')
+      .demandCommand(1, 'Give a ctl command: list, create, remove, fdb, stats, vlan, mirror, ageing, attach, detach, adapters or ping.')
       .example('$0 ctl create vale0:p', 'a persistent port')
       .example('$0 ctl fdb vale0', 'MAC table of bridge vale0')
       .example('$0 ctl stats vale0:p --json', 'counters as JSON');

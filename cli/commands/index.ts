@@ -5,6 +5,7 @@ import { serveCommand } from './serve.js';
 import { ctlCommand } from './ctl.js';
 import { bridgeCommand } from './bridge.js';
 import { pktGenCommand } from './pkt-gen.js';
+import { captureCommand } from './capture.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<object, any>[] = [serveCommand, pktGenCommand, ctlCommand, bridgeCommand, benchCommand];
+export const commands: CommandModule<object, any>[] = [serveCommand, pktGenCommand, ctlCommand, captureCommand, bridgeCommand, benchCommand];

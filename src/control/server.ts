@@ -20,6 +20,8 @@ import { VswitchError, errorToData } from '../errors.js';
 import { startPktGen } from '../pktgen/runner.js';
 import type { PktGenOptions } from '../pktgen/types.js';
 import { runBridge } from '../bridge-tool.js';
+import { attachFromSpec, type AttachSpec } from './attach.js';
+import { adapterFor, listAdapters, capture } from '../adapters/index.js';
 import { applyConfig, type ServeConfig } from './config.js';
 import { checkSocketPath, preparePrivateDir } from './paths.js';
 import {
@@ -194,6 +196,7 @@ export class ControlServer {
     const closed = new Promise<void>((r) => this.#server.close(() => r()));
     const stops = [...this.#jobs].map((j) => j.stop().catch(() => {}));
     await withTimeout(Promise.all(stops), 5000);
+    await withTimeout(Promise.all(listAdapters(this.switch).map((a) => a.close().catch(() => {}))), 5000);
     // Let the final replies reach the sockets, then hang up.
     await new Promise((r) => setImmediate(r));
     const ends = [...this.#conns].map((c) => new Promise<void>((r) => {
@@ -391,6 +394,26 @@ export class ControlServer {
           ok({ bridge: b, seconds: req.seconds });
           break;
         }
+        case 'attach': {
+          const spec = req.spec;
+          if (!isObject(spec)) throw badRequest('attach needs {"spec": {"port": "vale0:vm1", "kind": "qemu-stream", "addr": "unix:/path"}}');
+          attachFromSpec(sw, spec as unknown as AttachSpec).then((a) => ok(a.stats()), fail);
+          break;
+        }
+        case 'detach': {
+          const p = parsePortName(strArg(req, 'port', 'detach needs {"port": "vale0:vm1"}'));
+          const a = adapterFor(sw, p.name);
+          if (!a) throw new VswitchError('ERR_NO_ADAPTER', `no adapter is attached to ${p.name}; attached: ${listAdapters(sw).map((x) => x.port).join(', ') || 'none'}`);
+          const last = a.stats();
+          a.close().then(() => ok(last), fail);
+          break;
+        }
+        case 'adapters':
+          ok(listAdapters(sw).map((a) => a.stats()));
+          break;
+        case 'capture':
+          this.#capture(conn, id, req, ok, fail);
+          break;
         case 'pktgen':
           this.#pktgen(conn, id, req, ok, fail);
           break;
@@ -474,6 +497,31 @@ export class ControlServer {
     });
     job.started.then(() => this.#send(conn, { id, event: 'started' }), () => {});
     this.#track(conn, id, job, ok, fail);
+  }
+
+  /**
+   * Streams a capture to the client: the pcap bytes (global header, then whole records) travel
+   * base64-encoded in `pcap` events, so the client writes a file or stdout exactly as produced.
+   * A client that reads too slowly makes the capture drop (and count) frames, not the daemon grow.
+   */
+  #capture(conn: Conn, id: number, req: Record<string, unknown>, ok: (v: unknown) => void, fail: (e: unknown) => void): void {
+    this.#checkJobSlot(conn, id);
+    const target = strArg(req, 'target', 'capture needs {"target": "vale0:vm1" or "vale0"}');
+    const num = (k: string, min: number) => {
+      const v = req[k];
+      if (v === undefined) return undefined;
+      if (typeof v !== 'number' || !(v >= min)) throw badRequest(`capture "${k}" must be a number ≥ ${min}`);
+      return v;
+    };
+    const sink = {
+      write: (chunk: Uint8Array) => { this.#send(conn, { id, event: 'pcap', data: Buffer.from(chunk).toString('base64') }); return true; },
+      get writableLength() { return conn.socket.writableLength; },
+    };
+    capture(this.switch, target, sink, { count: num('count', 1), durationMs: num('durationMs', 1), snaplen: num('snaplen', 64) })
+      .then((cap) => {
+        this.#send(conn, { id, event: 'started', mode: cap.mode, portName: cap.portName });
+        this.#track(conn, id, cap, ok, fail);
+      }, fail);
   }
 
   #bridge(conn: Conn, id: number, req: Record<string, unknown>, ok: (v: unknown) => void, fail: (e: unknown) => void): void {

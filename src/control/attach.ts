@@ -1,0 +1,60 @@
+/**
+ * Attach specifications: plain data naming an adapter and its addresses, as `vswitch ctl
+ * attach`, the control socket and the serve config file give them.
+ *
+ *   { "port": "vale0:vm1", "kind": "qemu-stream", "addr": "unix:/path/vm1.sock" }
+ *   { "port": "vale0:vm2", "kind": "qemu-dgram", "local": "127.0.0.1:5601", "remote": "127.0.0.1:5602" }
+ *   { "port": "vale0:up", "kind": "vxlan", "local": "10.99.0.1:4789", "remotes": ["10.99.0.2:4789"], "vni": 42 }
+ */
+import { parsePortName } from '@vswitch/bridge';
+import { VswitchError } from '../errors.js';
+import type { Switch } from '../switch.js';
+import { attachQemuDgram, attachQemuStream, attachVxlan, type Adapter } from '../adapters/index.js';
+
+export type AttachSpec =
+  | { port: string; kind: 'qemu-stream'; addr: string }
+  | { port: string; kind: 'qemu-dgram'; local: string; remote: string }
+  | { port: string; kind: 'vxlan'; local: string; remotes: string[]; vni: number };
+
+function bad(msg: string): VswitchError {
+  return new VswitchError('ERR_BAD_ATTACH', msg);
+}
+
+/** Checks a spec's shape (addresses are checked by the adapter itself). Returns it typed. */
+export function checkAttachSpec(raw: unknown): AttachSpec {
+  if (!raw || typeof raw !== 'object') throw bad('an attach spec is an object with "port" and "kind"');
+  const r = raw as Record<string, unknown>;
+  if (typeof r.port !== 'string') throw bad('attach: "port" must be a port name such as vale0:vm1');
+  parsePortName(r.port);
+  const str = (k: string) => {
+    if (typeof r[k] !== 'string' || (r[k] as string).length === 0) throw bad(`attach ${r.kind}: "${k}" must be an address string`);
+    return r[k] as string;
+  };
+  switch (r.kind) {
+    case 'qemu-stream':
+      return { port: r.port, kind: r.kind, addr: str('addr') };
+    case 'qemu-dgram':
+      return { port: r.port, kind: r.kind, local: str('local'), remote: str('remote') };
+    case 'vxlan': {
+      if (!Array.isArray(r.remotes) || r.remotes.length === 0 || !r.remotes.every((x) => typeof x === 'string')) {
+        throw bad('attach vxlan: "remotes" must be a non-empty array of "ip:port" strings');
+      }
+      if (!Number.isInteger(r.vni) || (r.vni as number) < 0 || (r.vni as number) > 0xffffff) {
+        throw bad(`attach vxlan: "vni" must be an integer from 0 to 16777215, got ${JSON.stringify(r.vni)}`);
+      }
+      return { port: r.port, kind: r.kind, local: str('local'), remotes: r.remotes as string[], vni: r.vni as number };
+    }
+    default:
+      throw bad(`attach: "kind" must be qemu-stream, qemu-dgram or vxlan, got ${JSON.stringify(r.kind)}`);
+  }
+}
+
+/** Attaches the adapter a spec describes; the port is created (persistent) if needed. */
+export async function attachFromSpec(sw: Switch, raw: AttachSpec): Promise<Adapter> {
+  const s = checkAttachSpec(raw);
+  switch (s.kind) {
+    case 'qemu-stream': return attachQemuStream(sw, s.port, s.addr as Parameters<typeof attachQemuStream>[2], { persistent: true });
+    case 'qemu-dgram': return attachQemuDgram(sw, s.port, { local: s.local, remote: s.remote, persistent: true });
+    case 'vxlan': return attachVxlan(sw, s.port, { local: s.local, remotes: s.remotes, vni: s.vni, persistent: true });
+  }
+}

@@ -1,0 +1,98 @@
+// ctl attach/detach/adapters and vswitch capture, against a real vswitch serve, with Node
+// sockets playing QEMU (stream and dgram) and a VXLAN peer on loopback.
+import t from 'tap';
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { connectStreamPeer, PcapReader } from '../src/index.js';
+import { runCli, spawnCli, startServe, tmpSocket, oneLine } from './helpers/cli.js';
+
+function frame(dst: number[], src: number[], tag: number): Uint8Array {
+  const f = new Uint8Array(60);
+  f.set(dst, 0); f.set(src, 6); f[12] = 8; f[14] = tag;
+  return f;
+}
+const BCAST = [255, 255, 255, 255, 255, 255];
+const freePort = async () => {
+  const s = createSocket('udp4');
+  s.bind(0, '127.0.0.1');
+  await once(s, 'listening');
+  const p = s.address().port;
+  s.close();
+  return p;
+};
+
+t.test('attach QEMU stream, dgram and VXLAN ports from the CLI; capture a port', async (t) => {
+  const { dir, socket } = tmpSocket(t);
+  await startServe(t, socket);
+  const ctl = (...a: string[]) => runCli(['ctl', ...a, '--socket', socket]);
+  const vm1 = join(dir, 'vm1.sock');
+  let r = await ctl('attach', 'vale0:vm1', '--qemu-stream', `unix:${vm1}`);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /attached qemu-stream to vale0:vm1/);
+  const tcpPort = await freePort();
+  r = await ctl('attach', 'vale0:vm2', '--qemu-stream', `tcp:127.0.0.1:${tcpPort}`);
+  t.equal(r.code, 0, r.stderr);
+  const [dgA, dgB] = [await freePort(), await freePort()];
+  r = await ctl('attach', 'vale0:vm3', '--qemu-dgram', `127.0.0.1:${dgA}`, '--remote', `127.0.0.1:${dgB}`);
+  t.equal(r.code, 0, r.stderr);
+  const [vxA, vxB] = [await freePort(), await freePort()];
+  r = await ctl('attach', 'vale0:up', '--vxlan', '--local', `127.0.0.1:${vxA}`, '--remote', `127.0.0.1:${vxB}`, '--vni', '42');
+  t.equal(r.code, 0, r.stderr);
+
+  const p1 = await connectStreamPeer(`unix:${vm1}`);
+  const p2 = await connectStreamPeer(`tcp:127.0.0.1:${tcpPort}`);
+  t.teardown(() => { p1.socket.destroy(); p2.socket.destroy(); });
+  const vm3 = createSocket('udp4');
+  vm3.bind(dgB, '127.0.0.1');
+  const vx = createSocket('udp4');
+  vx.bind(vxB, '127.0.0.1');
+  t.teardown(() => { vm3.close(); vx.close(); });
+  await Promise.all([once(vm3, 'listening'), once(vx, 'listening')]);
+  await new Promise((res) => setTimeout(res, 200)); // the adapters see the connections
+
+  const cap = spawnCli(t, ['capture', '-i', 'vale0:vm1', '-w', join(dir, 'vm1.pcap'), '-c', '2', '--socket', socket]);
+  await cap.waitFor(/capturing vale0:vm1/);
+  const got2 = once(p2, 'frame');
+  const got3 = once(vm3, 'message');
+  const got4 = once(vx, 'message');
+  p1.send(frame(BCAST, [2, 0, 0, 0, 0, 1], 7));
+  const [f2] = (await got2) as [Uint8Array];
+  t.equal(f2[14], 7, 'the TCP stream VM got the broadcast');
+  const [d3] = (await got3) as [Buffer];
+  t.equal(d3.length, 60, 'the dgram VM got it as one datagram');
+  const [d4] = (await got4) as [Buffer];
+  t.equal(d4[0], 0x08, 'VXLAN flags: I');
+  t.equal(d4.readUIntBE(4, 3), 42, 'VNI 42');
+  t.equal(d4[8 + 14], 7, 'inner frame after the 8-byte header');
+  const back = once(p1, 'frame');
+  p2.send(frame([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], 8));
+  t.equal(((await back) as [Uint8Array])[0][14], 8, 'unicast reply to the learned MAC');
+  const end = await cap.exited;
+  t.equal(end.code, 0, cap.stderr);
+  t.match(cap.stderr, /2 frames \(120 bytes\) captured/);
+  const recs = [...PcapReader.fromBuffer(readFileSync(join(dir, 'vm1.pcap')))];
+  t.same(recs.map((x) => x.data[14]), [7, 8], 'the capture holds both directions');
+
+  r = await ctl('adapters', '--json');
+  const list = JSON.parse(r.stdout) as { port: string; kind: string; rxFrames: number }[];
+  t.same(list.map((a) => [a.port, a.kind]).sort(), [['vale0:up', 'vxlan'], ['vale0:vm1', 'qemu-stream'], ['vale0:vm2', 'qemu-stream'], ['vale0:vm3', 'qemu-dgram']]);
+  r = await ctl('adapters');
+  t.match(r.stdout, /PORT\s+KIND\s+LOCAL/);
+  r = await ctl('detach', 'vale0:vm3');
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /detached qemu-dgram from vale0:vm3: 0 frames in, 1 out/);
+  for (const [args, re] of [
+    [['attach', 'vale0:x', '--qemu-stream', 'unix:/a', '--vxlan'], /exactly one of/],
+    [['attach', 'vale0:x', '--qemu-dgram', '127.0.0.1:1'], /needs one --remote/],
+    [['attach', 'vale0:x', '--vxlan', '--local', '127.0.0.1:1'], /--vxlan needs/],
+    [['attach', 'vale0:vm1', '--qemu-stream', `unix:${join(dir, 'other.sock')}`], /busy|already|attached/i],
+    [['detach', 'vale0:nothing'], /no adapter is attached to vale0:nothing/],
+  ] as [string[], RegExp][]) {
+    const e = await ctl(...args);
+    t.not(e.code, 0, args.join(' '));
+    t.match(e.stderr, re, args.join(' '));
+    t.ok(oneLine(e.stderr), e.stderr);
+  }
+});
