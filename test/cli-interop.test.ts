@@ -96,3 +96,20 @@ t.test('attach QEMU stream, dgram and VXLAN ports from the CLI; capture a port',
     t.ok(oneLine(e.stderr), e.stderr);
   }
 });
+
+t.test('serve --config attaches adapters at start, before it listens', async (t) => {
+  const { dir, socket } = tmpSocket(t);
+  const { writeFileSync } = await import('node:fs');
+  const vm = join(dir, 'cfg-vm.sock');
+  const cfg = join(dir, 'cfg.json');
+  writeFileSync(cfg, JSON.stringify({ attach: [{ port: 'vale5:vm', kind: 'qemu-stream', addr: `unix:${vm}` }] }));
+  await startServe(t, socket, ['--config', cfg]);
+  const peer = await connectStreamPeer(`unix:${vm}`);
+  t.teardown(() => peer.socket.destroy());
+  const r = await runCli(['ctl', 'adapters', '--json', '--socket', socket]);
+  t.same(JSON.parse(r.stdout).map((a: { port: string; kind: string }) => [a.port, a.kind]), [['vale5:vm', 'qemu-stream']]);
+  writeFileSync(cfg, JSON.stringify({ attach: [{ port: 'vale5:vm', kind: 'tap' }] }));
+  const bad = await runCli(['serve', '--socket', join(dir, 'x.sock'), '--config', cfg]);
+  t.not(bad.code, 0);
+  t.match(bad.stderr, /attach\[0\]: attach: "kind" must be qemu-stream, qemu-dgram or vxlan/);
+});

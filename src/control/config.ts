@@ -9,7 +9,8 @@
  *   "bridges": { "vale0": { "maxPorts": 16, "ageing": 60 } },
  *   "ports": ["vale0:p1", "vale0:up", "vale0:mon"],
  *   "vlans": { "vale0:p1": { "mode": "access", "vlan": 10 }, "vale0:up": { "mode": "trunk", "vlans": [10, 20] } },
- *   "mirrors": { "vale0:mon": { "tx": ["vale0:p1"], "rx": ["vale0:p1"] } }
+ *   "mirrors": { "vale0:mon": { "tx": ["vale0:p1"], "rx": ["vale0:p1"] } },
+ *   "attach": [{ "port": "vale0:vm1", "kind": "qemu-stream", "addr": "unix:/run/vm1.sock" }]
  * }
  * ```
  * Every key is checked; an error names the file and the key path (e.g. `bridges.vale0.maxPorts`).
@@ -17,6 +18,7 @@
 import { readFileSync } from 'node:fs';
 import { BRIDGE_DEFAULTS, checkBridgeName, parsePortName, type BridgeOptions, type VlanConfig } from '@vswitch/bridge';
 import { VswitchError } from '../errors.js';
+import { checkAttachSpec, type AttachSpec } from './attach.js';
 import type { Switch } from '../switch.js';
 
 export interface ServeConfig {
@@ -29,9 +31,11 @@ export interface ServeConfig {
   vlans?: Record<string, VlanConfig>;
   /** Mirror ports and what they mirror. */
   mirrors?: Record<string, { tx?: string[]; rx?: string[] }>;
+  /** Adapters to attach at start (see src/control/attach.ts for the forms). */
+  attach?: AttachSpec[];
 }
 
-const TOP_KEYS = ['maxBridges', 'defaults', 'bridges', 'ports', 'vlans', 'mirrors'] as const;
+const TOP_KEYS = ['maxBridges', 'defaults', 'bridges', 'ports', 'vlans', 'mirrors', 'attach'] as const;
 const INT_KEYS = ['maxPorts', 'macTableSize', 'txSlots', 'rxSlots', 'bufSize', 'batch', 'ageing'] as const;
 const BRIDGE_KEYS: readonly string[] = [...INT_KEYS, 'lookup'];
 
@@ -156,6 +160,16 @@ export function validateConfig(raw: unknown, file = '(config)'): ServeConfig {
       };
       cfg.mirrors[n] = { tx: list('tx'), rx: list('rx') };
     }
+  }
+  if (raw.attach !== undefined) {
+    if (!Array.isArray(raw.attach)) throw bad(file, 'attach', 'must be an array of attach specs, e.g. [{"port": "vale0:vm1", "kind": "qemu-stream", "addr": "unix:/run/vm1.sock"}]');
+    cfg.attach = raw.attach.map((a, i) => {
+      try {
+        return checkAttachSpec(a);
+      } catch (e) {
+        throw bad(file, `attach[${i}]`, (e as Error).message);
+      }
+    });
   }
   return cfg;
 }

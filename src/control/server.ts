@@ -134,10 +134,19 @@ export class ControlServer {
     let srv: ControlServer | undefined;
     try {
       if (opts.config) applyConfig(sw, opts.config, opts.configFile);
+      // Adapters listen before the control socket does, so a VM started after "listening" finds them.
+      for (const [i, spec] of (opts.config?.attach ?? []).entries()) {
+        try {
+          await attachFromSpec(sw, spec);
+        } catch (e) {
+          throw new VswitchError('ERR_BAD_CONFIG', `config ${opts.configFile ?? '(config)'}: attach[${i}]: ${(e as Error).message}`);
+        }
+      }
       srv = new ControlServer(path, sw, own, opts.onShutdown);
       await srv.#listen();
       return srv;
     } catch (e) {
+      await Promise.all(listAdapters(sw).map((a) => a.close().catch(() => {})));
       if (own) await sw.close();
       throw e;
     }
