@@ -84,7 +84,7 @@ t.test('attach QEMU stream, dgram and VXLAN ports from the CLI; capture a port',
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /detached qemu-dgram from vale0:vm3: 0 frames in, 1 out/);
   for (const [args, re] of [
-    [['attach', 'vale0:x', '--qemu-stream', 'unix:/a', '--vxlan'], /exactly one of/],
+    [["attach", "vale0:x", "--qemu-stream", "unix:/a", "--vxlan"], /exactly one of/],
     [['attach', 'vale0:x', '--qemu-dgram', '127.0.0.1:1'], /needs one --remote/],
     [['attach', 'vale0:x', '--vxlan', '--local', '127.0.0.1:1'], /--vxlan needs/],
     [['attach', 'vale0:vm1', '--qemu-stream', `unix:${join(dir, 'other.sock')}`], /busy|already|attached/i],

@@ -235,29 +235,35 @@ const ageing: Sub<{ bridge: string; seconds: number }> = {
   },
 };
 
-interface AttachArgs { port: string; 'qemu-stream'?: string; 'qemu-dgram'?: string; vxlan?: boolean; local?: string; remote?: string[]; vni?: number }
+interface AttachArgs { port: string; 'qemu-stream'?: string; 'qemu-dgram'?: string; vxlan?: boolean; tap?: string; netns?: string; local?: string; remote?: string[]; vni?: number }
 
 const attach: Sub<AttachArgs> = {
   command: 'attach <port>',
-  describe: 'Connect outside software to a port: a QEMU VM (stream or dgram netdev) or VXLAN peers',
+  describe: 'Connect outside software to a port: a QEMU VM (stream or dgram netdev), VXLAN peers or a TAP device',
   builder: (y) => y
     .positional('port', { type: 'string', demandOption: true, describe: 'Port name (created, persistent, if missing)' })
     .option('qemu-stream', { type: 'string', describe: 'Listen for QEMU -netdev stream: unix:PATH or tcp:HOST:PORT (loopback unless a host is given)' })
     .option('qemu-dgram', { type: 'string', describe: 'QEMU -netdev dgram: our local HOST:PORT (with --remote, the VM\'s HOST:PORT)' })
     .option('vxlan', { type: 'boolean', describe: 'VXLAN (RFC 7348) uplink: --local IP:PORT, --remote IP:PORT (repeatable), --vni N' })
+    .option('tap', { type: 'string', describe: 'Create a TAP device of this name attached to the port (root and socat needed)' })
+    .option('netns', { type: 'string', describe: 'TAP: move the device into this network namespace and bring it up there' })
     .option('local', { type: 'string', describe: 'VXLAN: local IP:PORT to bind' })
     .option('remote', { type: 'string', array: true, describe: 'dgram: the VM\'s address; VXLAN: a remote IP:PORT (repeatable)' })
     .option('vni', { type: 'number', describe: 'VXLAN network identifier (0-16777215)' })
     .example('$0 ctl attach vale0:vm1 --qemu-stream unix:/run/vm1.sock', 'QEMU: -netdev stream,id=n0,server=off,addr.type=unix,addr.path=/run/vm1.sock')
     .example('$0 ctl attach vale0:vm2 --qemu-dgram 127.0.0.1:5601 --remote 127.0.0.1:5602', '')
-    .example('$0 ctl attach vale0:up --vxlan --local 10.99.0.1:4789 --remote 10.99.0.2:4789 --vni 42', '') as Argv<CtlArgs & AttachArgs>,
+    .example('$0 ctl attach vale0:up --vxlan --local 10.99.0.1:4789 --remote 10.99.0.2:4789 --vni 42', '')
+    .example('$0 ctl attach vale0:t1 --tap vsw-t1 --netns ns1', 'a kernel interface in namespace ns1') as Argv<CtlArgs & AttachArgs>,
   handler: (argv) => {
     const p = check(() => parsePortName(argv.port));
-    const kinds = [argv['qemu-stream'] !== undefined, argv['qemu-dgram'] !== undefined, !!argv.vxlan].filter(Boolean).length;
-    if (kinds !== 1) die('give exactly one of --qemu-stream SPEC, --qemu-dgram LOCAL --remote REMOTE, or --vxlan --local L --remote R --vni N');
+    const kinds = [argv['qemu-stream'] !== undefined, argv['qemu-dgram'] !== undefined, !!argv.vxlan, argv.tap !== undefined].filter(Boolean).length;
+    if (kinds !== 1) die('give exactly one of --qemu-stream SPEC, --qemu-dgram LOCAL --remote REMOTE, --vxlan --local L --remote R --vni N, or --tap NAME [--netns NS]');
+    if (argv.netns !== undefined && argv.tap === undefined) die('--netns goes with --tap');
     const remotes = argv.remote ?? [];
     let spec: object;
-    if (argv['qemu-stream'] !== undefined) {
+    if (argv.tap !== undefined) {
+      spec = { port: p.name, kind: 'tap', name: argv.tap, ...(argv.netns !== undefined ? { netns: argv.netns } : {}) };
+    } else if (argv['qemu-stream'] !== undefined) {
       spec = { port: p.name, kind: 'qemu-stream', addr: argv['qemu-stream'] };
     } else if (argv['qemu-dgram'] !== undefined) {
       if (remotes.length !== 1) die('--qemu-dgram needs one --remote HOST:PORT (where the VM listens)');

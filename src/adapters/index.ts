@@ -31,3 +31,4 @@ export {
   capture, replayPcap, type Capture, type CaptureMode, type CaptureOptions, type CaptureResult, type ReplayOptions, type ReplayResult,
 } from './capture.js';
 export { StreamPeer, connectStreamPeer } from './stream-peer.js';
+export { attachTap, type TapOptions } from './tap.js';

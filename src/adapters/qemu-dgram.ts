@@ -28,7 +28,8 @@ export interface QemuDgramOptions {
 }
 
 export class QemuDgramAdapter extends AdapterBase {
-  readonly kind = 'qemu-dgram' as const;
+  /** 'tap' when a TAP adapter (tap.ts) drives this socket. */
+  kind: 'qemu-dgram' | 'tap' = 'qemu-dgram';
   readonly remote: HostPort;
   #sock: Socket;
   #local: string;
@@ -104,6 +105,9 @@ export class QemuDgramAdapter extends AdapterBase {
     }
   }
 
+  /** Runs after the socket closes (the TAP adapter stops its helper process here). */
+  onShutdown?: () => Promise<void>;
+
   protected async shutdown(): Promise<void> {
     await new Promise<void>((resolve) => {
       try {
@@ -112,6 +116,7 @@ export class QemuDgramAdapter extends AdapterBase {
         resolve();
       }
     });
+    if (this.onShutdown) await this.onShutdown();
   }
 }
 

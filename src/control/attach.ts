@@ -5,16 +5,18 @@
  *   { "port": "vale0:vm1", "kind": "qemu-stream", "addr": "unix:/path/vm1.sock" }
  *   { "port": "vale0:vm2", "kind": "qemu-dgram", "local": "127.0.0.1:5601", "remote": "127.0.0.1:5602" }
  *   { "port": "vale0:up", "kind": "vxlan", "local": "10.99.0.1:4789", "remotes": ["10.99.0.2:4789"], "vni": 42 }
+ *   { "port": "vale0:t1", "kind": "tap", "name": "vsw-t1", "netns": "ns1" }
  */
 import { parsePortName } from '@vswitch/bridge';
 import { VswitchError } from '../errors.js';
 import type { Switch } from '../switch.js';
-import { attachQemuDgram, attachQemuStream, attachVxlan, type Adapter } from '../adapters/index.js';
+import { attachQemuDgram, attachQemuStream, attachTap, attachVxlan, type Adapter } from '../adapters/index.js';
 
 export type AttachSpec =
   | { port: string; kind: 'qemu-stream'; addr: string }
   | { port: string; kind: 'qemu-dgram'; local: string; remote: string }
-  | { port: string; kind: 'vxlan'; local: string; remotes: string[]; vni: number };
+  | { port: string; kind: 'vxlan'; local: string; remotes: string[]; vni: number }
+  | { port: string; kind: 'tap'; name: string; netns?: string };
 
 function bad(msg: string): VswitchError {
   return new VswitchError('ERR_BAD_ATTACH', msg);
@@ -44,8 +46,11 @@ export function checkAttachSpec(raw: unknown): AttachSpec {
       }
       return { port: r.port, kind: r.kind, local: str('local'), remotes: r.remotes as string[], vni: r.vni as number };
     }
+    case 'tap':
+      if (r.netns !== undefined && typeof r.netns !== 'string') throw bad('attach tap: "netns" must be a namespace name');
+      return { port: r.port, kind: r.kind, name: str('name'), ...(r.netns !== undefined ? { netns: r.netns as string } : {}) };
     default:
-      throw bad(`attach: "kind" must be qemu-stream, qemu-dgram or vxlan, got ${JSON.stringify(r.kind)}`);
+      throw bad(`attach: "kind" must be qemu-stream, qemu-dgram, vxlan or tap, got ${JSON.stringify(r.kind)}`);
   }
 }
 
@@ -56,5 +61,6 @@ export async function attachFromSpec(sw: Switch, raw: AttachSpec): Promise<Adapt
     case 'qemu-stream': return attachQemuStream(sw, s.port, s.addr as Parameters<typeof attachQemuStream>[2], { persistent: true });
     case 'qemu-dgram': return attachQemuDgram(sw, s.port, { local: s.local, remote: s.remote, persistent: true });
     case 'vxlan': return attachVxlan(sw, s.port, { local: s.local, remotes: s.remotes, vni: s.vni, persistent: true });
+    case 'tap': return attachTap(sw, s.port, { name: s.name, netns: s.netns, persistent: true });
   }
 }
