@@ -201,7 +201,8 @@ export class Ring {
   advance(n: number): void {
     const i32 = this.region.i32;
     const h = (Atomics.load(i32, this.headW) + n) & this.mask;
-    Atomics.store(i32, this.curW, h);
+    // cur is only the user's wake-up threshold: no one synchronises on it, a plain store will do.
+    i32[this.curW] = h;
     Atomics.store(i32, this.headW, h);
     if (Atomics.load(i32, this.kernWaitW) !== 0) Atomics.notify(i32, this.headW);
   }
