@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
-import { SCENARIO_GROUPS, SCENARIO_NAMES, compareBaseline, runBench, type BenchReport } from '../../src/bench/bench.js';
+import { SCENARIO_GROUPS, SCENARIO_NAMES, compareBaseline, parseBaseline, runBench, type BenchReport } from '../../src/bench/bench.js';
+import { PEERS, PEER_SCENARIOS } from '../../src/bench/peers/index.js';
 import { die, pad } from '../format.js';
 
 interface Args {
@@ -12,21 +13,29 @@ interface Args {
   baseline?: string;
   tolerance: number;
   save?: string;
+  peers: boolean;
 }
 
 function table(report: BenchReport): string {
-  const head = `${pad('system', 10, true)} ${pad('scenario', 14, true)} ${pad('frame', 5)} ${pad('Mpps', 8)} ${pad('Gbit/s', 8)} ${pad('bound Mpps', 10)} ${pad('ratio', 6)}  spread (Mpps)     rtt p50`;
+  const head = `${pad('system', 13, true)} ${pad('scenario', 14, true)} ${pad('frame', 5)} ${pad('Mpps', 8)} ${pad('Gbit/s', 8)} ${pad('bound Mpps', 10)} ${pad('ratio', 6)}  spread (Mpps)     ${report.peers ? 'vswitch/peer  ' : ''}rtt p50`;
   const rows = report.results.map((r) => [
-    pad(r.system, 10, true), pad(r.scenario, 14, true), pad(r.frameSize, 5), pad(r.mpps.toFixed(3), 8), pad(r.gbps.toFixed(2), 8),
+    pad(r.system, 13, true), pad(r.scenario, 14, true), pad(r.frameSize, 5), pad(r.mpps.toFixed(3), 8), pad(r.gbps.toFixed(2), 8),
     pad(r.copyBoundMpps.toFixed(2), 10), pad(r.ratio.toFixed(3), 6),
     ` ${pad(`${r.spread.minMpps.toFixed(2)}-${r.spread.maxMpps.toFixed(2)}`, 16, true)}`,
+    report.peers ? pad(r.speedup !== undefined ? `${r.speedup.toFixed(1)}x` : '', 12) + ' ' : '',
     r.rttP50Us !== undefined ? ` ${r.rttP50Us.toFixed(1)} us` : '',
-  ].join(' '));
+  ].join(' ').trimEnd());
   const m = report.machine;
-  return [
-    `vswitch bench: ${m.cpus} x ${m.cpuModel}, node ${m.node}, ${report.settings.trials} trials of ${report.settings.duration} s (medians; ratio = rate / copy bound measured in the same run)`,
+  const lines = [
+    `vswitch bench: ${m.cpus} x ${m.cpuModel}, node ${m.node}, load ${m.loadavgAtStart ? `${m.loadavgAtStart.map((x) => x.toFixed(2)).join(' ')} at start, ` : ''}${m.loadavg.map((x) => x.toFixed(2)).join(' ')} at end, ${report.settings.trials} trials of ${report.settings.duration} s (medians; ratio = rate / copy bound measured in the same run)`,
     head, ...rows,
-  ].join('\n');
+  ];
+  if (report.peers) {
+    lines.push('', `peers (on ${report.peers.scenarios.join(', ')}; vswitch/peer = vswitch Mpps / peer Mpps):`);
+    for (const p of report.peers.systems) lines.push(`  ${pad(p.system, 13, true)} ${p.describe}`);
+    for (const p of report.peers.skipped) lines.push(`  ${pad(p.system, 13, true)} skipped: ${p.reason}`);
+  }
+  return lines.join('\n');
 }
 
 export const benchCommand: CommandModule<object, Args> = {
@@ -39,7 +48,9 @@ export const benchCommand: CommandModule<object, Args> = {
           'Runs each scenario for N trials; before each trial it measures the copy-only bound (the same copy of the same\n' +
           'frames inside one region, with no rings and no lookup) and reports every rate as a ratio to it, because absolute\n' +
           'rates on shared machines drift. Scenarios:\n' +
-          Object.entries(SCENARIO_GROUPS).map(([k, v]) => `  ${k.padEnd(14)} ${v.length > 1 ? v.map((s) => s.name).join(', ') + ': ' : ''}${v[0].describe}`).join('\n'),
+          Object.entries(SCENARIO_GROUPS).map(([k, v]) => `  ${k.padEnd(14)} ${v.length > 1 ? v.map((s) => s.name).join(', ') + ': ' : ''}${v[0].describe}`).join('\n') +
+          `\n\n--peers adds, on ${PEER_SCENARIOS.join(', ')}:\n` +
+          PEERS.map((p) => `  ${p.system.padEnd(14)} ${p.describe}`).join('\n'),
       )
       .option('scenario', { type: 'string', array: true, choices: SCENARIO_NAMES, describe: 'scenario to run (repeatable; default: all)' })
       .option('trials', { type: 'number', default: 3, describe: 'trials per scenario (the median is reported)' })
@@ -48,22 +59,29 @@ export const benchCommand: CommandModule<object, Args> = {
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON document instead of the table' })
       .option('baseline', { type: 'string', describe: 'compare with this saved run; exit 1 naming scenarios that fell below it' })
       .option('tolerance', { type: 'number', default: 10, describe: 'percent a median ratio may fall below the baseline\'s' })
-      .option('save', { type: 'string', describe: 'write this run as a new baseline file' }),
+      .option('save', { type: 'string', describe: 'write this run as a new baseline file' })
+      .option('peers', { type: 'boolean', default: false, describe: 'also measure a postMessage Worker switch and vde_switch (vde2) on the same scenarios' }),
   handler: async (a) => {
+    if (!(a.tolerance >= 0)) die(`--tolerance must be a percentage ≥ 0, got ${a.tolerance}`);
     let baseline: BenchReport | undefined;
     if (a.baseline) {
+      let text: string;
       try {
-        baseline = JSON.parse(readFileSync(a.baseline, 'utf8')) as BenchReport;
-        if (!Array.isArray(baseline.results)) throw new Error('no "results" array');
+        text = readFileSync(a.baseline, 'utf8');
       } catch (e) {
-        die(`cannot use baseline ${a.baseline}: ${(e as Error).message}`);
+        die(`cannot read baseline ${a.baseline}: ${(e as Error).message}`);
+      }
+      try {
+        baseline = parseBaseline(text, a.baseline);
+      } catch (e) {
+        die((e as Error).message);
       }
     }
-    if (!(a.tolerance >= 0)) die(`--tolerance must be a percentage ≥ 0, got ${a.tolerance}`);
     const tty = process.stderr.isTTY;
     const report = await runBench({
-      scenarios: a.scenario, trials: a.trials, duration: a.duration, warmup: a.warmup,
+      scenarios: a.scenario, trials: a.trials, duration: a.duration, warmup: a.warmup, peers: a.peers,
       onProgress: (msg) => process.stderr.write(tty ? `\r\x1b[K${msg}` : `${msg}\n`),
+      onNotice: (msg) => process.stderr.write(tty ? `\r\x1b[K${msg}\n` : `${msg}\n`),
     });
     if (tty) process.stderr.write('\r\x1b[K');
     if (a.save) writeFileSync(a.save, JSON.stringify(report, null, 2) + '\n');

@@ -12,6 +12,8 @@ import { startPktGen, type PktGenJob } from '../pktgen/runner.js';
 import { LIVE_BYTES, LIVE_PACKETS } from '../pktgen/engine.js';
 import type { PktGenOptions, RttStats } from '../pktgen/types.js';
 import { VswitchError } from '../errors.js';
+import { rxMac, txMac } from './peers/common.js';
+import { PEERS, PEER_SCENARIOS, type Peer } from './peers/index.js';
 
 export interface Scenario {
   name: string;
@@ -68,13 +70,29 @@ export interface BenchResult {
   ratio: number;
   spread: { minMpps: number; maxMpps: number; minRatio: number; maxRatio: number };
   rttP50Us?: number;
+  /** Peers only: vswitch's median Mpps on the same scenario divided by this one's. */
+  speedup?: number;
+  /** vde_switch only: frames its closed-loop driver gave up on during the measured windows. */
+  lost?: number;
   trials: Trial[];
 }
 
+export interface PeersInfo {
+  /** Peers measured, with what each one is. */
+  systems: { system: string; describe: string }[];
+  /** Peers not measured, and why. */
+  skipped: { system: string; reason: string }[];
+  /** Scenarios peers run (others have vswitch only). */
+  scenarios: string[];
+}
+
 export interface BenchReport {
-  machine: { date: string; node: string; cpus: number; cpuModel: string; totalMemGiB: number; platform: string; loadavg: number[] };
+  /** `loadavg` is taken at the end of the run, `loadavgAtStart` before it (from os.loadavg()). */
+  machine: { date: string; node: string; cpus: number; cpuModel: string; totalMemGiB: number; platform: string; loadavg: number[]; loadavgAtStart?: number[] };
   settings: { trials: number; duration: number; warmup: number };
   results: BenchResult[];
+  /** Present when run with `peers: true` (--peers). */
+  peers?: PeersInfo;
 }
 
 export interface BenchOptions {
@@ -84,7 +102,11 @@ export interface BenchOptions {
   duration?: number;
   /** Seconds of traffic before measuring. */
   warmup?: number;
+  /** Also measure the peers (postMessage Worker switch, vde_switch) on the scenarios they run. */
+  peers?: boolean;
   onProgress?: (msg: string) => void;
+  /** One-line notices, e.g. a peer skipped and why. */
+  onNotice?: (msg: string) => void;
 }
 
 export function median(xs: number[]): number {
@@ -114,9 +136,6 @@ export async function copyBound(frameLen: number, warmup: number, duration: numb
   await new Promise((r) => w.once('exit', r));
   return (f2 - f1) / ((t2 - t1) / 1000) / 1e6;
 }
-
-const rxMac = (i: number) => `02:00:00:00:01:${i.toString(16).padStart(2, '0')}`;
-const txMac = (i: number) => `02:00:00:00:02:${i.toString(16).padStart(2, '0')}`;
 
 /** One trial of a throughput or latency scenario on a fresh embedded switch. */
 export async function runScenario(s: Scenario, warmup: number, duration: number): Promise<{ mpps: number; gbps: number; rtt?: RttStats }> {
@@ -199,38 +218,88 @@ export function machineInfo(): BenchReport['machine'] {
   };
 }
 
+function summarize(system: string, s: Scenario, ts: Trial[]): BenchResult {
+  const mp = ts.map((x) => x.mpps);
+  const ra = ts.map((x) => x.ratio);
+  return {
+    system, scenario: s.name, frameSize: s.frameLen, mpps: median(mp), gbps: median(ts.map((x) => x.gbps)),
+    copyBoundMpps: median(ts.map((x) => x.copyBoundMpps)), ratio: median(ra),
+    spread: { minMpps: Math.min(...mp), maxMpps: Math.max(...mp), minRatio: Math.min(...ra), maxRatio: Math.max(...ra) },
+    trials: ts,
+  };
+}
+
 export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   const trials = opts.trials ?? 3;
   const duration = opts.duration ?? 2;
   const warmup = opts.warmup ?? 0.3;
   if (!Number.isInteger(trials) || trials < 1 || trials > 100) throw new VswitchError('ERR_BAD_ARG', `--trials must be an integer in [1, 100], got ${trials}`);
   if (!(duration > 0 && duration <= 3600)) throw new VswitchError('ERR_BAD_ARG', `--duration must be in (0, 3600] seconds, got ${duration}`);
+  if (!(warmup >= 0 && warmup <= 3600)) throw new VswitchError('ERR_BAD_ARG', `--warmup must be in [0, 3600] seconds, got ${warmup}`);
   const scenarios = expandScenarios(opts.scenarios);
+  const loadavgAtStart = os.loadavg();
   const progress = opts.onProgress ?? (() => {});
+  const notice = opts.onNotice ?? (() => {});
+  let peers: Peer[] = [];
+  let peersInfo: PeersInfo | undefined;
+  if (opts.peers) {
+    peersInfo = { systems: [], skipped: [], scenarios: PEER_SCENARIOS };
+    for (const p of PEERS) {
+      const why = p.unavailable();
+      if (why) {
+        peersInfo.skipped.push({ system: p.system, reason: why });
+        notice(`--peers: ${p.system} skipped: ${why}`);
+      } else {
+        peers.push(p);
+        peersInfo.systems.push({ system: p.system, describe: p.describe });
+      }
+    }
+  }
   const results: BenchResult[] = [];
   let step = 0;
   const steps = scenarios.length * trials;
   for (const s of scenarios) {
     const ts: Trial[] = [];
+    const runPeers = PEER_SCENARIOS.includes(s.name) ? peers : [];
+    const peerTrials = new Map<Peer, Trial[]>(runPeers.map((p) => [p, []]));
+    const peerLost = new Map<Peer, number>();
     for (let t = 0; t < trials; t++) {
-      progress(`[${++step}/${steps}] ${s.name} trial ${t + 1}/${trials}: copy bound…`);
+      const head = `[${++step}/${steps}] ${s.name} trial ${t + 1}/${trials}`;
+      progress(`${head}: copy bound…`);
       const bound = await copyBound(s.frameLen, warmup, duration);
-      progress(`[${step}/${steps}] ${s.name} trial ${t + 1}/${trials}: running…`);
+      progress(`${head}: running…`);
       const r = await runScenario(s, warmup, duration);
       ts.push({ mpps: r.mpps, gbps: r.gbps, copyBoundMpps: bound, ratio: r.mpps / bound, ...(r.rtt ? { rtt: r.rtt } : {}) });
+      for (const p of runPeers) {
+        const pt = peerTrials.get(p);
+        if (!pt) continue;
+        progress(`${head}: ${p.system}…`);
+        try {
+          const pr = await p.run(s, warmup, duration);
+          pt.push({ mpps: pr.mpps, gbps: pr.gbps, copyBoundMpps: bound, ratio: pr.mpps / bound });
+          if (pr.lost !== undefined) peerLost.set(p, (peerLost.get(p) ?? 0) + pr.lost);
+        } catch (e) {
+          // A peer that breaks is reported and not run again; what it measured before stands,
+          // and so do vswitch's own figures.
+          const reason = `failed on ${s.name}: ${(e as Error).message.split('\n')[0]}`;
+          notice(`--peers: ${p.system} ${reason}`);
+          peers = peers.filter((x) => x !== p);
+          peersInfo!.skipped.push({ system: p.system, reason });
+          peerTrials.delete(p);
+        }
+      }
     }
-    const mp = ts.map((x) => x.mpps);
-    const ra = ts.map((x) => x.ratio);
-    const res: BenchResult = {
-      system: 'vswitch', scenario: s.name, frameSize: s.frameLen, mpps: median(mp), gbps: median(ts.map((x) => x.gbps)),
-      copyBoundMpps: median(ts.map((x) => x.copyBoundMpps)), ratio: median(ra),
-      spread: { minMpps: Math.min(...mp), maxMpps: Math.max(...mp), minRatio: Math.min(...ra), maxRatio: Math.max(...ra) },
-      trials: ts,
-    };
+    const res = summarize('vswitch', s, ts);
     if (s.rtt) res.rttP50Us = median(ts.map((x) => x.rtt?.p50Us ?? NaN));
     results.push(res);
+    for (const [p, pt] of peerTrials) {
+      const pr = summarize(p.system, s, pt);
+      pr.speedup = res.mpps / pr.mpps;
+      if (peerLost.has(p)) pr.lost = peerLost.get(p);
+      results.push(pr);
+    }
   }
-  return { machine: machineInfo(), settings: { trials, duration, warmup }, results };
+  return { machine: { ...machineInfo(), loadavgAtStart }, settings: { trials, duration, warmup }, results, ...(peersInfo ? { peers: peersInfo } : {}) };
 }
 
 export interface Regression {
@@ -242,15 +311,41 @@ export interface Regression {
 }
 
 /**
- * Compares each result's median ratio with the baseline's for the same system and scenario.
+ * Reads a baseline written by `--save` (a BenchReport). Throws a one-line VswitchError naming
+ * what is wrong: not JSON, no `results` array, or a result without system/scenario/ratio.
+ */
+export function parseBaseline(text: string, file: string): BenchReport {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new VswitchError('ERR_BAD_ARG', `baseline ${file} is not JSON (${(e as Error).message.split('\n')[0]})`);
+  }
+  const results = (doc as { results?: unknown } | null)?.results;
+  if (typeof doc !== 'object' || doc === null || !Array.isArray(results)) {
+    throw new VswitchError('ERR_BAD_ARG', `baseline ${file} has no "results" array (write one with vswitch bench --save FILE)`);
+  }
+  results.forEach((r: unknown, i) => {
+    const x = r as Partial<BenchResult> | null;
+    if (typeof x !== 'object' || x === null || typeof x.system !== 'string' || typeof x.scenario !== 'string' || typeof x.ratio !== 'number' || !Number.isFinite(x.ratio)) {
+      throw new VswitchError('ERR_BAD_ARG', `baseline ${file}: results[${i}] needs "system" and "scenario" strings and a numeric "ratio"`);
+    }
+  });
+  return doc as BenchReport;
+}
+
+/**
+ * Compares each vswitch result's median ratio with the baseline's for the same scenario.
  * Returns the scenarios that fell more than `tolerancePct` below it (latency scenarios compare
- * their round-trip rate the same way). Scenarios missing from the baseline are not compared.
+ * their round-trip rate the same way). Scenarios missing from the baseline are not compared, nor
+ * are peers: a regression is vswitch getting slower, not vde_switch.
  */
 export function compareBaseline(report: BenchReport, baseline: BenchReport, tolerancePct: number): { regressions: Regression[]; compared: number } {
   const regressions: Regression[] = [];
   let compared = 0;
   for (const r of report.results) {
-    const b = baseline.results?.find((x) => x.scenario === r.scenario && x.system === r.system);
+    if (r.system !== 'vswitch') continue;
+    const b = baseline.results.find((x) => x.scenario === r.scenario && x.system === r.system);
     if (!b || !(b.ratio > 0)) continue;
     compared++;
     const dropPct = ((b.ratio - r.ratio) / b.ratio) * 100;
