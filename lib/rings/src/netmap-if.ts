@@ -133,7 +133,7 @@ export class NetmapIf {
     }
     const poolOffset = at;
     const poolBufs = FIRST_BUF + r.txRings * r.txSlots + r.rxRings * r.rxSlots + r.extraBufs;
-    // ni_spare1[1] holds the pool size in buffers, so a view can validate indices without
+    // ni_spare1[0] holds the pool size in buffers, so a view can validate indices without
     // knowing the options it was made with.
     dv.setUint32(offset + NI_POOL_BUFS, poolBufs, true);
     let firstBuf = FIRST_BUF;
