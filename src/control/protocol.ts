@@ -55,6 +55,8 @@ export const CTL_ERR = {
   NO_STREAM: 'ERR_NO_STREAM',
   TOO_MANY_JOBS: 'ERR_TOO_MANY_JOBS',
   SHUTTING_DOWN: 'ERR_SHUTTING_DOWN',
+  /** All clients together hold too many incomplete request bytes (server.ts MAX_HELD_TOTAL). */
+  SERVER_BUSY: 'ERR_SERVER_BUSY',
   TIMEOUT: 'ERR_TIMEOUT',
 } as const;
 

@@ -6,6 +6,8 @@
  * Robustness, since anything that can open the socket may send anything:
  * - request lines are bounded (MAX_LINE): a longer one gets an error reply and the connection
  *   is closed; bad JSON or a bad request shape gets ERR_BAD_REQUEST and the connection stays;
+ * - all connections together hold at most MAX_HELD_TOTAL bytes of requests not yet handled
+ *   (lines still incomplete): the one that goes over gets ERR_SERVER_BUSY and is closed;
  * - a client that does not read its replies is paused (no more of its requests are read) while
  *   more than HIGH_WATER bytes wait for it, and dropped if stream events pile up over
  *   MAX_BUFFERED;
@@ -34,6 +36,12 @@ export const HIGH_WATER = 1 << 20;
 /** A client with this many bytes waiting (it does not read) is disconnected. */
 export const MAX_BUFFERED = 16 << 20;
 export const MAX_CONNECTIONS = 512;
+/**
+ * Bytes of request data not yet handled (mostly lines still incomplete) that all connections
+ * together may hold. Each may hold up to MAX_LINE, but MAX_CONNECTIONS of them would be half a
+ * gigabyte: past this budget, the connection whose data pushed it over is refused.
+ */
+export const MAX_HELD_TOTAL = 32 << 20;
 export const MAX_JOBS = 64;
 export const MAX_JOBS_PER_CONNECTION = 32;
 
@@ -61,6 +69,8 @@ interface Job {
 interface Conn {
   socket: Socket;
   lines: LineSplitter;
+  /** Bytes of `lines` counted in the server's total (ControlServer.#held). */
+  held: number;
   streams: Map<number, Job>;
   paused: boolean;
   ending: boolean;
@@ -107,6 +117,8 @@ export class ControlServer {
   readonly #conns = new Set<Conn>();
   readonly #jobs = new Set<Job>();
   readonly #onShutdown: () => void;
+  /** Request bytes all connections hold, not yet handled (see MAX_HELD_TOTAL). */
+  #held = 0;
   #ino = -1;
   #closing: Promise<void> | undefined;
 
@@ -238,12 +250,17 @@ export class ControlServer {
       socket.destroy();
       return;
     }
-    const conn: Conn = { socket, lines: new LineSplitter(MAX_LINE), streams: new Map(), paused: false, ending: false };
+    const conn: Conn = { socket, lines: new LineSplitter(MAX_LINE), held: 0, streams: new Map(), paused: false, ending: false };
     this.#conns.add(conn);
     socket.on('data', (chunk: Buffer) => {
       if (conn.ending) return;
       conn.lines.push(chunk);
       this.#pump(conn);
+      this.#account(conn);
+      if (this.#held > MAX_HELD_TOTAL && conn.lines.pending > 0 && !conn.ending) {
+        this.#refuse(conn, CTL_ERR.SERVER_BUSY,
+          `the server already holds ${this.#held >> 20} MiB of incomplete requests from all clients: closing this connection`);
+      }
     });
     socket.once('close', () => this.#dropConn(conn));
   }
@@ -252,7 +269,25 @@ export class ControlServer {
     if (!this.#conns.delete(conn)) return;
     conn.ending = true;
     conn.lines.clear();
+    this.#account(conn);
     for (const job of conn.streams.values()) job.stop().catch(() => {});
+  }
+
+  /** Brings the server-wide count of held request bytes up to date for `conn`. */
+  #account(conn: Conn): void {
+    this.#held += conn.lines.pending - conn.held;
+    conn.held = conn.lines.pending;
+  }
+
+  /** Replies one error, forgets what the connection sent, and hangs up on it. */
+  #refuse(conn: Conn, code: string, message: string): void {
+    const s = conn.socket;
+    this.#send(conn, { id: null, ok: false, error: { code, message } });
+    conn.ending = true;
+    conn.lines.clear();
+    this.#account(conn);
+    s.end();
+    setTimeout(() => s.destroy(), 1000).unref();
   }
 
   /** Handles complete lines while the client keeps up with its replies. */
@@ -268,6 +303,7 @@ export class ControlServer {
             if (conn.ending || s.destroyed) return;
             s.resume();
             this.#pump(conn);
+            this.#account(conn);
           });
         }
         return;
@@ -275,14 +311,7 @@ export class ControlServer {
       const line = conn.lines.next();
       if (line === null) return;
       if (line === false) {
-        this.#send(conn, {
-          id: null, ok: false,
-          error: { code: CTL_ERR.LINE_TOO_LONG, message: `request line longer than ${MAX_LINE} bytes: closing the connection` },
-        });
-        conn.ending = true;
-        conn.lines.clear();
-        s.end();
-        setTimeout(() => s.destroy(), 1000).unref();
+        this.#refuse(conn, CTL_ERR.LINE_TOO_LONG, `request line longer than ${MAX_LINE} bytes: closing the connection`);
         return;
       }
       if (line.length === 0) continue;

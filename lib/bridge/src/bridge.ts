@@ -12,6 +12,8 @@
  */
 import {
   DEFAULT_BUF_SIZE, DEFAULT_NUM_SLOTS, MAX_NUM_SLOTS, NetmapIf, Region, Ring, netmapIfBytes, align,
+  ALIGN, FIRST_BUF, NI_POOL_BUFS, NI_RING_OFS, NI_RX_RINGS, NI_TX_RINGS, NR_BUF_OFS, NR_BUF_SIZE, NR_DIR, NR_NUM_SLOTS,
+  RX, TX, netmapIfSize, ringSize,
 } from 'shared-memory-ring';
 import { BridgeError, bcheck } from './errors.js';
 import {
@@ -315,8 +317,55 @@ export class Bridge {
     }
     let nif = this.ifs[i];
     const off = this.region.u32[this.portWord(i, P_IF_OFF)];
-    if (!nif || nif.offset !== off) this.ifs[i] = nif = NetmapIf.attach(this.region, off);
+    if (!nif || nif.offset !== off) this.ifs[i] = nif = this.#attachIf(i, off);
     return nif;
+  }
+
+  /**
+   * A view of the netmap_if at `off` (port slot i) with this bridge's geometry and no other. A
+   * view is built, once per thread, from what the netmap_if and ring headers say, and those are
+   * in memory the port's user can write: a user that rewrote its ring's buf_ofs or num_slots, or
+   * the pool size, would make every thread that attaches later copy frames into, or read them
+   * from, other ports' memory. So the geometry words are first written back from the bridge's
+   * own values (they are constants: rewriting them changes nothing for a port that behaves),
+   * and the view is checked after; a port whose user keeps rewriting them while we attach is
+   * refused (ERR_BAD_PORT). Runs on a thread's first use of a port only.
+   */
+  #attachIf(i: number, off: number): NetmapIf {
+    const r = this.region;
+    const dv = r.dv;
+    const txOff = off + netmapIfSize(2);
+    const rxOff = txOff + align(ringSize(this.txSlots), ALIGN);
+    const pool = rxOff + align(ringSize(this.rxSlots), ALIGN);
+    const poolBufs = FIRST_BUF + this.txSlots + this.rxSlots;
+    bcheck(off === this.areaOff + i * this.portBytes, 'ERR_BAD_PORT', `port slot ${i} has a corrupt netmap_if offset ${off}`);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      dv.setUint32(off + NI_TX_RINGS, 1, true);
+      dv.setUint32(off + NI_RX_RINGS, 1, true);
+      dv.setBigInt64(off + NI_RING_OFS, BigInt(txOff - off), true);
+      dv.setBigInt64(off + NI_RING_OFS + 8, BigInt(rxOff - off), true);
+      dv.setUint32(off + NI_POOL_BUFS, poolBufs, true);
+      for (const [ro, slots, dir] of [[txOff, this.txSlots, TX], [rxOff, this.rxSlots, RX]]) {
+        dv.setBigInt64(ro + NR_BUF_OFS, BigInt(pool - ro), true);
+        dv.setUint32(ro + NR_NUM_SLOTS, slots, true);
+        dv.setUint32(ro + NR_BUF_SIZE, this.bufSize, true);
+        dv.setUint16(ro + NR_DIR, dir, true);
+      }
+      let nif: NetmapIf;
+      try {
+        nif = NetmapIf.attach(r, off);
+      } catch {
+        continue;
+      }
+      const tx = nif.txRings[0];
+      const rx = nif.rxRings[0];
+      if (nif.txRings.length === 1 && nif.rxRings.length === 1 && nif.poolBufs === poolBufs &&
+        tx.offset === txOff && tx.numSlots === this.txSlots && tx.bufSize === this.bufSize && tx.bufBase === pool &&
+        rx.offset === rxOff && rx.numSlots === this.rxSlots && rx.bufSize === this.bufSize && rx.bufBase === pool) {
+        return nif;
+      }
+    }
+    throw new BridgeError('ERR_BAD_PORT', `the user of port ${this.portName(i)} keeps rewriting its ring geometry: port refused`);
   }
 
   setOwner(i: number, threadId: number): void {
@@ -508,12 +557,14 @@ export class Bridge {
       const lw = r.u32[this.portWord(i, P_LEASE_OFF)] >>> 2;
       const n = this.rxSlots;
       const mask = n - 1;
-      let k = Atomics.load(r.i32, rx.privW + K_LEASE_HEAD);
-      const next = Atomics.load(r.i32, rx.privW + K_LEASE_NEXT);
+      // Masked: the port's user can write these words (see Forwarder.reserve).
+      let k = Atomics.load(r.i32, rx.privW + K_LEASE_HEAD) & mask;
+      const next = Atomics.load(r.i32, rx.privW + K_LEASE_NEXT) & mask;
       for (; k !== next; k = (k + 1) & mask) {
         const owner = r.u32[lw + LEASE_WORDS * k + L_OWNER];
         if (r.u32[lw + LEASE_WORDS * k + L_DONE] === 0 && (owner === me || this.deadOwners.has(owner))) {
-          for (let j = r.u32[lw + LEASE_WORDS * k + L_START]; j !== r.u32[lw + LEASE_WORDS * k + L_END]; j = (j + 1) & mask) {
+          const end = r.u32[lw + LEASE_WORDS * k + L_END] & mask;
+          for (let j = r.u32[lw + LEASE_WORDS * k + L_START] & mask; j !== end; j = (j + 1) & mask) {
             rx.setLen(j, 0);
             rx.setFlags(j, 0);
           }
@@ -592,7 +643,7 @@ export class Bridge {
   rxRingAt(i: number): Ring {
     const off = this.region.u32[this.portWord(i, P_IF_OFF)];
     let nif = this.ifs[i];
-    if (!nif || nif.offset !== off) this.ifs[i] = nif = NetmapIf.attach(this.region, off);
+    if (!nif || nif.offset !== off) this.ifs[i] = nif = this.#attachIf(i, off);
     return nif.rxRings[0];
   }
 
@@ -634,8 +685,10 @@ export function publishLeases(r: Region, rx: Ring, lw: number, n: number): void 
   const i32 = r.i32;
   const u32 = r.u32;
   const mask = n - 1;
-  let k = i32[rx.privW + K_LEASE_HEAD];
-  const next = i32[rx.privW + K_LEASE_NEXT];
+  // Masked: the port's user can write these words (see Forwarder.reserve); unmasked, a bad
+  // value would index outside the lease table or never meet `next`.
+  let k = i32[rx.privW + K_LEASE_HEAD] & mask;
+  const next = i32[rx.privW + K_LEASE_NEXT] & mask;
   let t = -1;
   while (k !== next && Atomics.load(u32, lw + LEASE_WORDS * k + L_DONE) !== 0) {
     t = u32[lw + LEASE_WORDS * k + L_END];

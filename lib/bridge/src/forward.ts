@@ -264,7 +264,11 @@ export class Forwarder {
     const gen = this.u32[(this.portsOff + p * PT_SIZE + P_GEN) >>> 2];
     let ring = this.rings[p];
     if (ring === undefined || this.ringGen[p] !== gen) {
-      ring = this.bridge.rxRingAt(p);
+      try {
+        ring = this.bridge.rxRingAt(p);
+      } catch {
+        return undefined; // ERR_BAD_PORT: its user keeps corrupting its rings; nothing goes there
+      }
       this.rings[p] = ring;
       this.ringGen[p] = gen;
     }
@@ -282,7 +286,12 @@ export class Forwarder {
     if (Atomics.load(i32, pw + (P_STATE >>> 2)) !== PORT_ACTIVE) return -1;
     const gen = this.u32[pw + (P_GEN >>> 2)];
     if (this.txRings[src] === undefined || this.txGen[src] !== gen) {
-      const nif = this.bridge.netmapIf(src);
+      let nif;
+      try {
+        nif = this.bridge.netmapIf(src);
+      } catch {
+        return -1; // ERR_BAD_PORT (its user keeps corrupting its rings), or the slot was just freed
+      }
       this.txRings[src] = nif.txRings[0];
       this.txPool[src] = nif.poolBufs;
       this.txGen[src] = gen;
@@ -499,8 +508,11 @@ export class Forwarder {
     const mask = rx.mask;
     const pv = rx.privW;
     // Validate the receiver's head: it may only move forward within [hwcur, tail].
-    const tail = i32[rx.tailW];
-    let hwcur = i32[pv + K_HWCUR];
+    // tail, the private words and the lease table are in memory the port's user can write (its
+    // ring header, the area after its buffers): every index read from there is masked, so that
+    // scribbling on them confuses only that port's own ring, never makes us write outside it.
+    const tail = i32[rx.tailW] & mask;
+    let hwcur = i32[pv + K_HWCUR] & mask;
     const h = Atomics.load(i32, rx.headW);
     if (h >>> 0 <= mask && ((h - hwcur) & mask) <= ((tail - hwcur) & mask)) {
       hwcur = h;
@@ -509,8 +521,8 @@ export class Forwarder {
       f64[dcw + C_RX_BAD_HEAD]++;
     }
     const lw = u32[(pe + P_LEASE_OFF) >>> 2] >>> 2;
-    const next = i32[pv + K_LEASE_NEXT];
-    const hwlease = i32[pv + K_LEASE_HEAD] === next ? tail : u32[lw + LEASE_WORDS * ((next - 1) & mask) + L_END];
+    const next = i32[pv + K_LEASE_NEXT] & mask;
+    const hwlease = (i32[pv + K_LEASE_HEAD] & mask) === next ? tail : u32[lw + LEASE_WORDS * ((next - 1) & mask) + L_END] & mask;
     const space = mask - ((hwlease - hwcur) & mask);
     const howmany = needed < space ? needed : space;
     if (howmany < needed) {
