@@ -315,7 +315,7 @@ export const ctlSubcommands: CommandModule<CtlArgs, any>[] = [list, create, remo
 
 export const ctlCommand: CommandModule<object, CtlArgs> = {
   command: 'ctl',
-  describe: 'Manage a running vswitch serve like vale-ctl: list, create, remove, fdb, stats, ping',
+  describe: 'Manage a running vswitch serve like vale-ctl: list, create, remove, fdb, stats, vlan, mirror, ageing, attach, detach, adapters, ping',
   builder: (y: Argv) => {
     let a = y
       .usage('$0 ctl <command> [options]')
