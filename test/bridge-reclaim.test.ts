@@ -19,7 +19,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  Bridge, Forwarder, K_LEASE_HEAD, K_LEASE_NEXT, P_BUSY, P_LEASE_OFF, PORT_FREE, LEASE_WORDS, L_START, L_END, L_DONE, L_OWNER,
+  Bridge, Forwarder, K_LEASE_HEAD, K_LEASE_NEXT, P_BUSY, PORT_FREE, LEASE_WORDS, L_START, L_END, L_DONE, L_OWNER,
 } from '@vswitch/bridge';
 import { frame, send, recv, invariant } from './helpers/bridge-util.js';
 import {
@@ -27,6 +27,7 @@ import {
   type ReceiverData, type ReceiverReport, type SenderData, type SenderReport,
 } from './fixtures/bridge-proto.js';
 import { prng, runWorker, startWorker, waitUntil } from './fixtures/bridge-harness.js';
+import { heldBy, leaseWords, leasesPending, type Held } from './fixtures/rel-bridge.js';
 
 const SENDER_JS = new URL('../dist/test/fixtures/bridge-sender.js', import.meta.url);
 const RECEIVER_JS = new URL('../dist/test/fixtures/bridge-receiver.js', import.meta.url);
@@ -61,11 +62,6 @@ function setup(name: string) {
   send(b, fw, pc, [frame(BCAST, C)]);
   for (const p of [pa, pb, pc]) recv(b, p);
   return { b, fw, pa, pb, pc };
-}
-
-/** The lease table of port p's RX ring: u32 word index of its `start` array. */
-function leaseWords(b: Bridge, p: number): number {
-  return b.region.u32[b.portWord(p, P_LEASE_OFF)] >>> 2;
 }
 
 /**
@@ -106,12 +102,6 @@ function writeRxSlot(b: Bridge, p: number, j: number, f: Uint8Array): void {
 
 function markDone(b: Bridge, p: number, k: number): void {
   Atomics.store(b.region.u32, leaseWords(b, p) + LEASE_WORDS * k + L_DONE, 1);
-}
-
-function leasesPending(b: Bridge, p: number): number {
-  const rx = b.rxRing(p);
-  const i32 = b.region.i32;
-  return (Atomics.load(i32, rx.privW + K_LEASE_NEXT) - Atomics.load(i32, rx.privW + K_LEASE_HEAD)) & rx.mask;
 }
 
 t.test('a ring lock left by a dead thread is broken; forwarding to that port resumes', async (t) => {
@@ -266,28 +256,6 @@ const KILLS = 50;
 const SEED = 0x5eed2024;
 const RECEIVER_ID = 0;
 const LIVE_ID = 1;
-
-interface Held { busy: number; locks: number; leases: number }
-
-/** What thread `tid` holds on the bridge: txsync marks, ring locks, unfinished leases (as reclaimThread counts them). */
-function heldBy(b: Bridge, tid: number): Held {
-  const { u32, i32 } = b.region;
-  const h: Held = { busy: 0, locks: 0, leases: 0 };
-  for (let p = 0; p < b.portHigh; p++) {
-    if (b.portState(p) === PORT_FREE) continue;
-    if (Atomics.load(i32, b.portWord(p, P_BUSY)) === tid + 1) h.busy++;
-    if (b.txRing(p).lockOwner() === tid) h.locks++;
-    const rx = b.rxRing(p);
-    if (rx.lockOwner() === tid) h.locks++;
-    const n = rx.numSlots;
-    const lw = leaseWords(b, p);
-    const next = Atomics.load(i32, rx.privW + K_LEASE_NEXT);
-    for (let k = Atomics.load(i32, rx.privW + K_LEASE_HEAD); k !== next; k = (k + 1) & rx.mask) {
-      if (Atomics.load(u32, lw + LEASE_WORDS * k + L_DONE) === 0 && u32[lw + LEASE_WORDS * k + L_OWNER] === tid + 1) h.leases++;
-    }
-  }
-  return h;
-}
 
 t.test(`${KILLS} sender Workers terminated at random moments do not wedge the bridge`, async (t) => {
   const started = performance.now();
