@@ -9,11 +9,11 @@
  */
 import { readFileSync, readlinkSync } from 'node:fs';
 
+// Node only: reached through platform-node.ts.
+
 /** An OS thread: Linux task id and its start time in clock ticks since boot. */
-export interface OsThread {
-  tid: number;
-  start: string;
-}
+export type { OsThreadInfo as OsThread } from './os-thread.js';
+import type { OsThreadInfo as OsThread } from './os-thread.js';
 
 let self: OsThread | null | undefined;
 
@@ -45,10 +45,4 @@ export function thisOsThread(): OsThread | null {
 /** Whether `t` (a thread of this process) still runs. */
 export function osThreadAlive(t: OsThread): boolean {
   return startTime(`/proc/self/task/${t.tid}/stat`) === t.start;
-}
-
-/** Whether a value received from another thread is an OsThread. */
-export function isOsThread(v: unknown): v is OsThread {
-  const o = v as OsThread;
-  return !!o && typeof o === 'object' && Number.isInteger(o.tid) && o.tid > 0 && typeof o.start === 'string' && /^\d{1,20}$/.test(o.start);
 }

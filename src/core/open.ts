@@ -4,19 +4,18 @@
  * SharedArrayBuffer and the port's slot. Each thread keeps one Bridge view and one Forwarder per
  * bridge it uses.
  */
-import { BroadcastChannel, threadId } from 'node:worker_threads';
+import { processTag, thisOsThread, threadId } from '#platform';
 import { ERR, VswitchError, errorFromData } from './errors.js';
 import { CHANNEL_PREFIX, type OpenOptions, type OpenReply, type Reply, type Request } from './messages.js';
 import { Port } from './port.js';
 import { findLocalSwitch, watchWorkers } from './threads.js';
 import { bridgeView } from './views.js';
-import { thisOsThread } from './liveness.js';
 
 let seq = 0;
 
 async function request(switchName: string, req: Omit<Request, 'id' | 'threadId'>, timeoutMs: number): Promise<unknown> {
   const ch = new BroadcastChannel(CHANNEL_PREFIX + switchName);
-  const id = `${threadId}:${process.pid}:${++seq}`;
+  const id = `${processTag}:${++seq}`;
   try {
     return await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new VswitchError(ERR.NO_SWITCH,

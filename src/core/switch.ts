@@ -11,7 +11,7 @@
  * that imports vswitch watches the Workers it starts and tells the Switch), and the Switch
  * releases what that thread held: ring locks, unfinished leases, its opens of ports.
  */
-import { BroadcastChannel, threadId } from 'node:worker_threads';
+import { osThreadAlive, threadId, unref, type OsThread } from '#platform';
 import {
   Bridge, BridgeError, BRIDGE_DEFAULTS, parsePortName, checkBridgeName, type BridgeOptions, type MacEntry, type PortInfo,
   P_GEN, type VlanConfig,
@@ -21,7 +21,7 @@ import { CHANNEL_PREFIX, THREADS_CHANNEL, type BridgeSummary, type OpenOptions, 
 import { Port } from './port.js';
 import { registerLocalSwitch, unregisterLocalSwitch, watchWorkers, type LocalSwitch } from './threads.js';
 import { bridgeView } from './views.js';
-import { isOsThread, osThreadAlive, type OsThread } from './liveness.js';
+import { isOsThread } from './os-thread.js';
 
 export interface SwitchOptions {
   /** Name of this switch; Workers reach it with `openPort(name, { switch })`. Default "default". */
@@ -57,12 +57,12 @@ export class Switch implements LocalSwitch {
   readonly bridgeDefaults: BridgeOptions;
   readonly #bridges = new Map<string, Bridge>();
   readonly #ports = new Map<string, PortRecord>();
-  readonly #channel: BroadcastChannel;
-  readonly #threads: BroadcastChannel;
+  readonly #channel: InstanceType<typeof BroadcastChannel>;
+  readonly #threads: InstanceType<typeof BroadcastChannel>;
   readonly #removing = new Set<Promise<void>>();
   /** Other threads that opened ports here, as OS threads: checked every LIVENESS_MS. */
   readonly #remote = new Map<number, OsThread>();
-  #watchdog: NodeJS.Timeout | null = null;
+  #watchdog: ReturnType<typeof setInterval> | null = null;
   #closed = false;
 
   constructor(opts: SwitchOptions = {}) {
@@ -78,13 +78,13 @@ export class Switch implements LocalSwitch {
     registerLocalSwitch(this);
     this.#channel = new BroadcastChannel(CHANNEL_PREFIX + this.name);
     this.#channel.onmessage = (ev: unknown) => this.#onRequest((ev as { data: Request }).data);
-    (this.#channel as unknown as { unref(): void }).unref();
+    unref(this.#channel);
     this.#threads = new BroadcastChannel(THREADS_CHANNEL);
     this.#threads.onmessage = (ev: unknown) => {
       const d = (ev as { data: { op: string; threadId: number } }).data;
       if (d && d.op === 'exited' && Number.isInteger(d.threadId)) this.threadExited(d.threadId);
     };
-    (this.#threads as unknown as { unref(): void }).unref();
+    unref(this.#threads);
     watchWorkers();
   }
 
@@ -358,7 +358,7 @@ export class Switch implements LocalSwitch {
         this.#watchdog = null;
       }
     }, LIVENESS_MS);
-    this.#watchdog.unref();
+    unref(this.#watchdog);
   }
 
   #checkOpen(): void {

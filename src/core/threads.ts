@@ -4,7 +4,7 @@
  * (Node emits 'worker' on `process` in the creating thread only), whose exits are reported to
  * every Switch of the process.
  */
-import { BroadcastChannel } from 'node:worker_threads';
+import { onWorkerExit } from '#platform';
 import { ERR, VswitchError } from './errors.js';
 import { THREADS_CHANNEL, type BridgeSummary, type OpenOptions } from './messages.js';
 import type { Port } from './port.js';
@@ -44,13 +44,10 @@ let watching = false;
 export function watchWorkers(): void {
   if (watching) return;
   watching = true;
-  process.on('worker', (w) => {
-    const tid = w.threadId;
-    w.once('exit', () => {
-      for (const sw of localSwitches.values()) sw.threadExited(tid);
-      const ch = new BroadcastChannel(THREADS_CHANNEL);
-      ch.postMessage({ op: 'exited', threadId: tid });
-      ch.close();
-    });
+  onWorkerExit((tid) => {
+    for (const sw of localSwitches.values()) sw.threadExited(tid);
+    const ch = new BroadcastChannel(THREADS_CHANNEL);
+    ch.postMessage({ op: 'exited', threadId: tid });
+    ch.close();
   });
 }

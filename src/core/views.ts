@@ -3,7 +3,7 @@
  * that bridge shares them (the Forwarder's batch tables are per thread, like VALE's per-CPU
  * scratch space).
  */
-import { threadId } from 'node:worker_threads';
+import { threadId } from '#platform';
 import { Bridge, Forwarder } from '#bridge';
 
 const views = new WeakMap<SharedArrayBuffer, { bridge: Bridge; fw: Forwarder }>();
