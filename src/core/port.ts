@@ -12,7 +12,7 @@
  * Waiting: `wait()` blocks the thread (Workers only: Atomics.wait), `waitAsync()` does not.
  */
 import type { Bridge, Forwarder, PortCounters } from '#bridge';
-import { PORT_ACTIVE, P_GEN } from '#bridge';
+import { PORT_ACTIVE, P_GEN, TXSYNC_BUSY } from '#bridge';
 import type { Ring } from '#rings';
 import { ERR, VswitchError } from './errors.js';
 
@@ -288,6 +288,9 @@ export class Port implements AsyncIterable<Uint8Array> {
   flush(): number {
     this.#check();
     const r = this.#fw.txsync(this.index);
+    if (r === TXSYNC_BUSY) {
+      throw new VswitchError(ERR.PORT_BUSY, `another thread is sending on ${this.name} right now: a ring has one user (open the port once, or send from one thread)`);
+    }
     if (r < 0) throw new VswitchError(ERR.CLOSED, `port ${this.name} is closed`);
     return r;
   }

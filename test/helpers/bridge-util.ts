@@ -46,6 +46,6 @@ export function invariant(b: Bridge, p: number): { lhs: number; rhs: number } {
   const c = b.counters(p);
   return {
     lhs: c.txCopies,
-    rhs: c.txDelivered + c.dropRingFull + c.dropBadBuf + c.dropBadLen + c.dropNoDest + c.dropBusy + c.dropVlan,
+    rhs: c.txDelivered + c.dropRingFull + c.dropBadBuf + c.dropBadLen + c.dropNoDest + c.dropBusy + c.dropVlan + c.dropLookup,
   };
 }

@@ -25,7 +25,7 @@ import { publishLeases } from './bridge.js';
 import {
   BH_MAC_FULL, C_DROP_BAD_BUF, C_DROP_BAD_LEN, C_DROP_BUSY, C_DROP_NO_DEST, C_DROP_RING_FULL, C_RX_BAD_HEAD,
   C_RX_BYTES, C_RX_DROP_RING_FULL, C_RX_FRAMES, C_TX_BAD_HEAD, C_TX_BATCHES, C_TX_BYTES, C_TX_COPIES,
-  C_TX_DELIVERED, C_TX_FLOODED, C_TX_FRAMES, K_HWCUR, K_LEASE_HEAD, K_LEASE_NEXT, LOOKUP_DROP, LOOKUP_FLOOD,
+  C_TX_DELIVERED, C_TX_FLOODED, C_TX_FRAMES, K_HWCUR, K_LEASE_HEAD, K_LEASE_NEXT, LOOKUP_BAD, LOOKUP_DROP, LOOKUP_FLOOD, C_DROP_LOOKUP,
   MAC_ENTRY, MAC_VALID, MAC_WAYS, PORT_ACTIVE, PORT_FREE, P_GEN, PT_SIZE, P_BUSY, P_COUNTERS, P_LAST_A, P_LAST_B, P_LAST_ENT, P_STATE,
   BH_AGEING, BH_PORT_HIGH, BH_VLAN_PORTS, BH_MIRRORS, C_DROP_VLAN, C_MIRROR_DROPS, C_MIRRORED, P_FLAGS, PF_MIRROR,
   P_LEASE_OFF, P_MIRROR_RX, P_MIRROR_TX, P_PVID, P_VLAN_MAP, P_VLAN_MODE, VLAN_ACCESS, VLAN_NONE, VLAN_TRUNK,
@@ -38,12 +38,31 @@ import {
  * and the source port slot. It must not allocate. Register it under a name in every thread that
  * forwards on the bridge (registerLookup), and create the bridge with `lookup: name`.
  */
+/** txsync's answer when another thread is in txsync on the same port. */
+export const TXSYNC_BUSY = -2;
+
 export type LookupFn = (fw: Forwarder, off: number, len: number, src: number) => number;
 
 const lookups = new Map<string, LookupFn>();
 
+/**
+ * Registers a lookup function. A custom lookup is contained: if it throws, or answers anything
+ * but a port slot (an integer below the bridge's maxPorts), LOOKUP_FLOOD or LOOKUP_DROP, the
+ * frame is dropped and counted as `dropLookup`; the sender's txsync goes on.
+ */
 export function registerLookup(name: string, fn: LookupFn): void {
-  lookups.set(name, fn);
+  if (typeof fn !== 'function') throw new TypeError(`registerLookup(${JSON.stringify(name)}): fn must be a function`);
+  lookups.set(name, fn === learningLookup ? fn : (fw, off, len, src) => {
+    let d: number;
+    try {
+      d = fn(fw, off, len, src);
+    } catch {
+      return LOOKUP_BAD;
+    }
+    // Integers only: -1, 1.5, NaN, strings… are not a destination.
+    if (d === LOOKUP_FLOOD || d === LOOKUP_DROP) return d;
+    return typeof d === 'number' && (d >>> 0) === d && d < fw.maxPorts ? d : LOOKUP_BAD;
+  });
 }
 
 /**
@@ -79,7 +98,7 @@ export function learningLookup(fw: Forwarder, off: number, _len: number, src: nu
   return p;
 }
 
-registerLookup('learning', learningLookup);
+lookups.set('learning', learningLookup);
 registerLookup('hub', () => LOOKUP_FLOOD);
 
 const NIL = -1;
@@ -117,7 +136,8 @@ export class Forwarder {
    */
   lockSpins = 1 << 20;
   private readonly lookup: LookupFn;
-  private readonly maxPorts: number;
+  /** Port slots of the bridge (lookups may answer 0 .. maxPorts-1). */
+  readonly maxPorts: number;
   private readonly hdrW: number;
   private readonly portsOff: number;
   private readonly macOff: number;
@@ -307,11 +327,24 @@ export class Forwarder {
     let cur = (Atomics.load(i32, tx.tailW) + 1) & tx.mask;
     let pending = (head - cur) & tx.mask;
     if (pending === 0) return 0;
-    Atomics.store(i32, pw + (P_BUSY >>> 2), this.me);
+    // One txsync per port at a time: a second thread sending on the same port gets "busy"
+    // (TXSYNC_BUSY) instead of racing the first over the same slots.
+    if (Atomics.compareExchange(i32, pw + (P_BUSY >>> 2), 0, this.me) !== 0) return TXSYNC_BUSY;
     if (Atomics.load(i32, pw + (P_STATE >>> 2)) !== PORT_ACTIVE) {
       Atomics.store(i32, pw + (P_BUSY >>> 2), 0);
       return -1;
     }
+    try {
+      return this.#txsync(src, pw, tx, head, cur, pending);
+    } finally {
+      Atomics.store(i32, pw + (P_BUSY >>> 2), 0);
+    }
+  }
+
+  #txsync(src: number, pw: number, tx: Ring, head: number, cur: number, pending: number): number {
+    const i32 = this.i32;
+    const f64 = this.f64;
+    const cw = (this.portsOff + src * PT_SIZE + P_COUNTERS) >>> 3;
     if (!this.manualClock) this.now = Math.floor(Date.now() / 1000) - this.bridge.epoch;
     const total = pending;
     const u32 = this.u32;
@@ -343,6 +376,7 @@ export class Forwarder {
     let badLen = 0;
     let badVlan = 0;
     let noDest = 0;
+    let badLookup = 0;
     while (pending > 0) {
       const n = pending < this.batch ? pending : this.batch;
       let k = 0;
@@ -384,6 +418,7 @@ export class Forwarder {
           this.vlan = vid;
         }
         const d = lookup(this, off, len, src);
+        if (d === LOOKUP_BAD) { badLookup++; continue; }
         ftOff[k] = off;
         ftLen[k] = len;
         ftNext[k] = NIL;
@@ -457,10 +492,10 @@ export class Forwarder {
     f64[cw + C_DROP_BAD_LEN] += badLen;
     f64[cw + C_DROP_VLAN] += badVlan;
     f64[cw + C_DROP_NO_DEST] += noDest;
-    f64[cw + C_TX_COPIES] += badBuf + badLen + badVlan + noDest;
+    f64[cw + C_DROP_LOOKUP] += badLookup;
+    f64[cw + C_TX_COPIES] += badBuf + badLen + badVlan + noDest + badLookup;
     // VALE txsync: everything up to head is consumed; the whole ring is free again.
     tx.publishTail((head - 1) & mask);
-    Atomics.store(i32, pw + (P_BUSY >>> 2), 0);
     return total;
   }
 

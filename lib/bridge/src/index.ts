@@ -9,4 +9,4 @@ export {
   Bridge, BRIDGE_DEFAULTS, macString, publishLeases, type BridgeOptions, type MacEntry, type PortInfo, type VlanConfig,
   type MirrorConfig,
 } from './bridge.js';
-export { Forwarder, registerLookup, learningLookup, type LookupFn } from './forward.js';
+export { Forwarder, registerLookup, learningLookup, TXSYNC_BUSY, type LookupFn } from './forward.js';

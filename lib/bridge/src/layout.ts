@@ -141,7 +141,7 @@ export const L_OWNER = 3;
  * the port's own txsync; receiver-side ones under the destination RX ring's lock.
  *
  * Accounting invariant, for every port: txCopies = txDelivered + dropRingFull + dropBadBuf +
- * dropBadLen + dropNoDest + dropBusy + dropVlan, where a frame flooded to k ports makes k copies
+ * dropBadLen + dropNoDest + dropBusy + dropVlan + dropLookup, where a frame flooded to k ports makes k copies
  * (a frame with no destination, or an invalid one, counts as one copy, dropped). Mirror copies
  * are outside it: `mirrored` (copies a mirror got of this port's traffic, counted on the
  * mirrored port that sent) and `mirrorDrops` (copies a full mirror ring could not take).
@@ -165,11 +165,13 @@ export const C_RX_BAD_HEAD = 15;
 export const C_DROP_VLAN = 16;
 export const C_MIRROR_DROPS = 17;
 export const C_MIRRORED = 18;
+/** Frames a custom lookup threw on, or answered with something that is no port slot. */
+export const C_DROP_LOOKUP = 19;
 
 export const COUNTER_NAMES = [
   'txFrames', 'txBytes', 'rxFrames', 'rxBytes', 'txCopies', 'txDelivered', 'dropRingFull', 'dropBadBuf',
   'dropBadLen', 'dropNoDest', 'dropBusy', 'rxDropRingFull', 'txFlooded', 'txBatches', 'txBadHead', 'rxBadHead',
-  'dropVlan', 'mirrorDrops', 'mirrored',
+  'dropVlan', 'mirrorDrops', 'mirrored', 'dropLookup',
 ] as const;
 export type CounterName = typeof COUNTER_NAMES[number];
 export type PortCounters = Record<CounterName, number>;
@@ -177,3 +179,5 @@ export type PortCounters = Record<CounterName, number>;
 /** Lookup results besides a port slot. */
 export const LOOKUP_FLOOD = 0xfffe;
 export const LOOKUP_DROP = 0xffff;
+/** @internal What a contained custom lookup answers when it threw or answered garbage. */
+export const LOOKUP_BAD = 0xfffd;
