@@ -12,6 +12,8 @@
  * their spread.
  */
 import os from 'node:os';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { Switch } from '../../core/switch.js';
 import type { Port } from '../../core/port.js';
@@ -149,6 +151,23 @@ export function median(xs: number[]): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let switchSeq = 0;
+
+let gcFn: (() => void) | undefined;
+/**
+ * A full garbage collection of this thread, so every trial starts with the memory of the
+ * previous ones returned. Each trial makes a Switch whose bridge is one SharedArrayBuffer of
+ * 8 MiB (2 ports) to 270 MiB (ports-64) plus the reference path's 4 MiB; the main thread itself
+ * allocates almost nothing, so V8 saw no reason to collect and a full run piled up gigabytes of
+ * dead regions (process.memoryUsage().arrayBuffers +480 MiB per pass over the scenarios) that a
+ * major GC would then free in the middle of some later trial.
+ */
+export function collectGarbage(): void {
+  if (!gcFn) {
+    v8.setFlagsFromString('--expose-gc');
+    gcFn = vm.runInNewContext('gc') as () => void;
+  }
+  gcFn();
+}
 
 /** One trial of a throughput or latency scenario on a fresh embedded switch. */
 export async function runScenario(s: Scenario, warmup: number, duration: number): Promise<{ mpps: number; gbps: number; rtt?: RttStats }> {
@@ -306,14 +325,16 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     for (let t = 0; t < trials; t++) {
       const head = `[${done + 1}/${scenarios.length}] ${s.name.padEnd(13)} trial ${t + 1}/${trials}`;
       let ref: { mpps: number; copyBoundMpps: number } | undefined;
+      collectGarbage();
       if (!s.rtt) {
         progress(`${head}: reference path…`);
         ref = await referencePath({ frameLen: s.frameLen, batch: s.batch ?? 1024, srcMac: txMac(0), dstMac: rxMac(0), warmup, duration });
       }
       progress(`${head}: vswitch…`);
+      collectGarbage();
       const r = await runScenario(s, warmup, duration);
       ts.push(ref
-        ? { mpps: r.mpps, gbps: r.gbps, refMpps: ref.mpps, copyBoundMpps: ref.copyBoundMpps, ratio: r.mpps / ref.mpps }
+        ? { mpps: r.mpps, gbps: r.gbps, refMpps: ref.mpps, copyBoundMpps: ref.copyBoundMpps, ratio: ref.mpps > 0 ? r.mpps / ref.mpps : NaN }
         : { mpps: r.mpps, gbps: r.gbps, ...(r.rtt ? { rtt: r.rtt } : {}) });
       for (const p of runPeers) {
         const pt = peerTrials.get(p);
@@ -321,7 +342,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
         progress(`${head}: ${p.system}…`);
         try {
           const pr = await p.run(s, warmup, duration);
-          pt.push({ mpps: pr.mpps, gbps: pr.gbps, refMpps: ref.mpps, copyBoundMpps: ref.copyBoundMpps, ratio: pr.mpps / ref.mpps });
+          pt.push({ mpps: pr.mpps, gbps: pr.gbps, refMpps: ref.mpps, copyBoundMpps: ref.copyBoundMpps, ratio: ref.mpps > 0 ? pr.mpps / ref.mpps : NaN });
           if (pr.lost !== undefined) peerLost.set(p, (peerLost.get(p) ?? 0) + pr.lost);
         } catch (e) {
           // A peer that breaks is reported and not run again; what it measured before stands,
@@ -381,7 +402,8 @@ export function parseBaseline(text: string, file: string): BenchReport {
   results.forEach((r: unknown, i) => {
     const x = r as Partial<BenchResult> | null;
     const ratioOk = typeof x?.ratio === 'number' && Number.isFinite(x.ratio);
-    const rttRow = typeof x?.rttP50Us === 'number';
+    // rtt rows have no ratio; a row whose reference measured nothing has ratio null (not compared).
+    const rttRow = typeof x?.rttP50Us === 'number' || x?.ratio === null;
     if (typeof x !== 'object' || x === null || typeof x.system !== 'string' || typeof x.scenario !== 'string' || !(ratioOk || rttRow)) {
       throw new VswitchError('ERR_BAD_ARG', `baseline ${file}: results[${i}] needs "system" and "scenario" strings and a numeric "ratio"`);
     }
@@ -404,7 +426,7 @@ export function compareBaseline(report: BenchReport, baseline: BenchReport, tole
   for (const r of report.results) {
     if (r.system !== 'vswitch' || r.ratio === undefined) continue;
     const b = baseline.results.find((x) => x.scenario === r.scenario && x.system === r.system);
-    if (!b || b.ratio === undefined || !(b.ratio > 0)) continue;
+    if (!b || typeof b.ratio !== 'number' || !(b.ratio > 0) || !Number.isFinite(r.ratio)) continue;
     compared++;
     const dropPct = ((b.ratio - r.ratio) / b.ratio) * 100;
     if (dropPct > tolerancePct) regressions.push({ scenario: r.scenario, system: r.system, baselineRatio: b.ratio, ratio: r.ratio, dropPct });
