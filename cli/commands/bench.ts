@@ -17,6 +17,7 @@ interface Args {
   tolerance: number;
   save?: string;
   peers: boolean;
+  bridgeBatch?: number;
 }
 
 const f = (x: number | undefined, d: number) => (x === undefined ? '' : x.toFixed(d));
@@ -74,7 +75,8 @@ export const benchCommand: CommandModule<object, Args> = {
       .option('baseline', { type: 'string', describe: 'compare with this saved run; exit 1 naming scenarios that fell below it' })
       .option('tolerance', { type: 'number', default: 10, describe: 'percent a median ratio may fall below the baseline\'s' })
       .option('save', { type: 'string', describe: 'write this run as a new baseline file' })
-      .option('peers', { type: 'boolean', default: false, describe: 'also measure a postMessage Worker switch and vde_switch (vde2) on the same scenarios' }),
+      .option('peers', { type: 'boolean', default: false, describe: 'also measure a postMessage Worker switch and vde_switch (vde2) on the same scenarios' })
+      .option('bridge-batch', { type: 'number', describe: 'frames per txsync pass of the bridges (default 1024): one lease and publication per pass' }),
   handler: async (a) => {
     if (!(a.tolerance >= 0)) die(`--tolerance must be a percentage ≥ 0, got ${a.tolerance}`);
     let baseline: BenchReport | undefined;
@@ -96,7 +98,7 @@ export const benchCommand: CommandModule<object, Args> = {
     // summary; elsewhere (a log, a pipe) only the summaries are printed, one line each.
     const tty = process.stderr.isTTY === true;
     const report = await runBench({
-      scenarios: a.scenario, all: a.all, trials: a.trials, duration: a.duration, warmup: a.warmup, peers: a.peers,
+      scenarios: a.scenario, all: a.all, trials: a.trials, duration: a.duration, warmup: a.warmup, peers: a.peers, bridgeBatch: a.bridgeBatch,
       onProgress: (msg) => { if (tty) process.stderr.write(`\r\x1b[K${msg.slice(0, (process.stderr.columns || 100) - 1)}`); },
       onScenario: (line) => process.stderr.write(tty ? `\r\x1b[K${line}\n` : `${line}\n`),
       onNotice: (msg) => process.stderr.write(tty ? `\r\x1b[K${msg}\n` : `${msg}\n`),

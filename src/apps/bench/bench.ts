@@ -118,7 +118,7 @@ export interface BenchReport {
   /** `loadavg` is taken at the end of the run, `loadavgAtStart` before it (from os.loadavg()). */
   machine: { date: string; node: string; cpus: number; cpuModel: string; totalMemGiB: number; platform: string; loadavg: number[]; loadavgAtStart?: number[] };
   /** `ratioTo: 'reference'`: ratios are to the reference data path (older files: to the copy bound). */
-  settings: { trials: number; duration: number; warmup: number; ratioTo?: 'reference'; seconds?: number };
+  settings: { trials: number; duration: number; warmup: number; ratioTo?: 'reference'; seconds?: number; bridgeBatch?: number };
   results: BenchResult[];
   /** Present when run with `peers: true` (--peers). */
   peers?: PeersInfo;
@@ -135,6 +135,11 @@ export interface BenchOptions {
   warmup?: number;
   /** Also measure the peers (postMessage Worker switch, vde_switch) on the scenarios they run. */
   peers?: boolean;
+  /**
+   * The bridges' `batch` option (frames per txsync pass: one lease, copy and publication per
+   * destination per pass); default the bridge default (1024, VALE's). For experiments.
+   */
+  bridgeBatch?: number;
   /** What the current scenario is doing (a status line to rewrite in place). */
   onProgress?: (msg: string) => void;
   /** A scenario finished: its one-line summary. */
@@ -170,10 +175,10 @@ export function collectGarbage(): void {
 }
 
 /** One trial of a throughput or latency scenario on a fresh embedded switch. */
-export async function runScenario(s: Scenario, warmup: number, duration: number): Promise<{ mpps: number; gbps: number; rtt?: RttStats }> {
+export async function runScenario(s: Scenario, warmup: number, duration: number, bridgeBatch?: number): Promise<{ mpps: number; gbps: number; rtt?: RttStats }> {
   const name = `bench-${process.pid}-${++switchSeq}`;
   const ports = s.senders + s.receivers + (s.idlePorts ?? 0);
-  const sw = new Switch({ name, bridge: { maxPorts: Math.max(2, ports) } });
+  const sw = new Switch({ name, bridge: { maxPorts: Math.max(2, ports), ...(bridgeBatch !== undefined ? { batch: bridgeBatch } : {}) } });
   const jobs: PktGenJob[] = [];
   try {
     for (let i = 0; i < (s.idlePorts ?? 0); i++) sw.createPort(`valeb:idle${i}`);
@@ -294,6 +299,9 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   if (!Number.isInteger(trials) || trials < 1 || trials > 100) throw new VswitchError('ERR_BAD_ARG', `--trials must be an integer in [1, 100], got ${trials}`);
   if (!(duration > 0 && duration <= 3600)) throw new VswitchError('ERR_BAD_ARG', `--duration must be in (0, 3600] seconds, got ${duration}`);
   if (!(warmup >= 0 && warmup <= 3600)) throw new VswitchError('ERR_BAD_ARG', `--warmup must be in [0, 3600] seconds, got ${warmup}`);
+  if (opts.bridgeBatch !== undefined && !(Number.isInteger(opts.bridgeBatch) && opts.bridgeBatch >= 1 && opts.bridgeBatch <= 1024)) {
+    throw new VswitchError('ERR_BAD_ARG', `--bridge-batch must be an integer in [1, 1024], got ${opts.bridgeBatch}`);
+  }
   const scenarios = expandScenarios(opts.scenarios, opts.all);
   const loadavgAtStart = os.loadavg();
   const started = performance.now();
@@ -332,7 +340,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
       }
       progress(`${head}: vswitch…`);
       collectGarbage();
-      const r = await runScenario(s, warmup, duration);
+      const r = await runScenario(s, warmup, duration, opts.bridgeBatch);
       ts.push(ref
         ? { mpps: r.mpps, gbps: r.gbps, refMpps: ref.mpps, copyBoundMpps: ref.copyBoundMpps, ratio: ref.mpps > 0 ? r.mpps / ref.mpps : NaN }
         : { mpps: r.mpps, gbps: r.gbps, ...(r.rtt ? { rtt: r.rtt } : {}) });
@@ -369,7 +377,9 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   }
   return {
     machine: { ...machineInfo(), loadavgAtStart },
-    settings: { trials, duration, warmup, ratioTo: 'reference', seconds: (performance.now() - started) / 1000 },
+    settings: {
+      trials, duration, warmup, ratioTo: 'reference', seconds: (performance.now() - started) / 1000, ...(opts.bridgeBatch !== undefined ? { bridgeBatch: opts.bridgeBatch } : {}),
+    },
     results, ...(peersInfo ? { peers: peersInfo } : {}),
   };
 }
