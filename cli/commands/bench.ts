@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import {
-  HEADLINE_SCENARIOS, SCENARIO_GROUPS, SCENARIO_NAMES, compareBaseline, parseBaseline, renderHtml, runBench, type BenchReport, PEERS, PEER_SCENARIOS,
+  HEADLINE_SCENARIOS, SCENARIO_GROUPS, busyWarning, SCENARIO_NAMES, compareBaseline, parseBaseline, renderHtml, runBench, type BenchReport, PEERS, PEER_SCENARIOS,
 } from 'vswitch/bench';
 import { die, pad } from '../format.js';
 
@@ -39,6 +39,7 @@ function table(report: BenchReport): string {
     `vswitch bench: ${m.cpus} x ${m.cpuModel}, node ${m.node}, load ${m.loadavgAtStart ? `${la(m.loadavgAtStart)} at start, ` : ''}${la(m.loadavg)} at end, ` +
       `${report.settings.trials} trials of ${report.settings.duration} s, ${(report.settings.seconds ?? 0).toFixed(0)} s in all`,
     '(medians; x ref = rate / reference data path, x bound = rate / copy bound, both measured before each trial on the same frames and batch)',
+    ...(busyWarning(report) ? [busyWarning(report)!] : []),
     head, ...rows,
   ];
   if (report.peers) {

@@ -281,6 +281,18 @@ function summarize(system: string, s: Scenario, ts: Trial[]): BenchResult {
   return r;
 }
 
+/**
+ * A warning when the machine was busy during the run (load average above the CPU count at its
+ * start or end): the bench's threads spin, so other work on the same CPUs shows up directly in
+ * every rate and, less but still, in the ratios. Undefined when the machine looked free enough.
+ */
+export function busyWarning(report: BenchReport): string | undefined {
+  const m = report.machine;
+  const worst = Math.max(m.loadavg[0] ?? 0, m.loadavgAtStart?.[0] ?? 0);
+  if (!(worst > m.cpus)) return undefined;
+  return `warning: load average ${worst.toFixed(1)} on ${m.cpus} CPUs: other work competed with the benchmark's spinning threads, so rates (and less so ratios) are not reliable; measure again on a quiet machine`;
+}
+
 /** The one-line summary of a finished scenario (progress output and the table's neighbours). */
 export function scenarioLine(r: BenchResult, seconds?: number): string {
   const name = `${r.system === 'vswitch' ? '' : `${r.system} `}${r.scenario}`.padEnd(22);

@@ -11,7 +11,7 @@
  *    bound in Gbit/s;
  *  - with --peers: Mpps of vswitch and each peer per scenario, bars on a log scale.
  */
-import type { BenchReport, BenchResult } from './bench.js';
+import { busyWarning, type BenchReport, type BenchResult } from './bench.js';
 
 const W = 520;
 const H = 300;
@@ -240,6 +240,7 @@ export function renderHtml(report: BenchReport): string {
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
 h1 { font-size: 1.4em; margin: 0 0 .3em; }
 .machine { color: #555; margin: 0 0 1em; }
+.warn { color: #a33; margin: -0.5em 0 1em; }
 .wrap { display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }
 .charts { display: flex; flex-direction: column; gap: 1em; }
 table { border-collapse: collapse; font-size: 12px; }
@@ -257,6 +258,7 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 <body>
 <h1>vswitch bench</h1>
 <p class="machine">${esc(machineLine(report))}</p>
+${busyWarning(report) ? `<p class="warn">${esc(busyWarning(report)!)}</p>` : ''}
 <div class="wrap">
 <div class="charts">
 ${svg.join('\n')}
