@@ -247,7 +247,7 @@ export function expandScenarios(names: string[] | undefined, all = false): Scena
   for (const n of wanted) {
     const g = SCENARIO_GROUPS[n];
     if (!g) throw new VswitchError('ERR_BAD_ARG', `unknown scenario ${JSON.stringify(n)}: use ${SCENARIO_NAMES.join(', ')}`);
-    for (const s of g) if (!out.includes(s)) out.push(s);
+    out.push(...g); // a scenario named twice runs twice (first vs last in one run)
   }
   return out;
 }
