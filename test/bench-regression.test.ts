@@ -109,3 +109,29 @@ t.test('--all and --scenario together are refused', async (t) => {
   t.equal(r.code, 1);
   t.match(r.stderr, /--all and --scenario/);
 });
+
+t.test('on a terminal: one line per scenario that rewrites itself, then ends as the summary', async (t) => {
+  // util-linux `script` gives the CLI a pseudo-terminal; stdout and stderr both arrive on it.
+  const { spawnSync } = await import('node:child_process');
+  if (spawnSync('script', ['--version'], { stdio: 'ignore' }).error) {
+    t.skip('util-linux script(1) is not installed: no pseudo-terminal to test with');
+    return;
+  }
+  const { CLI, cliEnv } = await import('./helpers/cli.js');
+  const cmd = [process.execPath, CLI, 'bench', '--scenario', '1to1-60', '--scenario', 'rtt', '--trials', '2', '--duration', '0.1', '--warmup', '0.05']
+    .map((a) => `'${a}'`).join(' ');
+  const r = spawnSync('script', ['-qfec', cmd, '/dev/null'], { encoding: 'utf8', env: cliEnv(), timeout: 60000 });
+  t.equal(r.status, 0, r.stderr);
+  const out = r.stdout.replace(/\r\n/g, '\n');
+  const lines = out.split('\n');
+  // Each scenario's line: progress states separated by "\r\x1b[K", ending with its summary.
+  for (const [i, name] of ['1to1-60', 'rtt-spin', 'rtt-sleep'].entries()) {
+    const line = lines.find((l) => l.includes(`[${i + 1}/3] ${name} `)) ?? '';
+    const states = line.split('\r\x1b[K').filter((x) => x !== '');
+    t.ok(states.length >= 3, `${name}: ${states.length} states on one line`);
+    t.match(states[0], new RegExp(`^\\[${i + 1}/3\\] ${name}\\s+trial 1/2: `), `${name}: starts with trial 1`);
+    t.ok(states.some((x) => /trial 2\/2: /.test(x)), `${name}: then trial 2`);
+    t.match(states.at(-1), new RegExp(`^\\[${i + 1}/3\\] ${name}\\s+(\\d|rtt p50)`), `${name}: ends as its summary`);
+  }
+  t.match(out, /^system\s+scenario\s+frame\s+Mpps/m, 'then the table');
+});
