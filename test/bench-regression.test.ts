@@ -114,7 +114,7 @@ t.test('on a terminal: one line per scenario that rewrites itself, then ends as 
   // util-linux `script` gives the CLI a pseudo-terminal; stdout and stderr both arrive on it.
   const { spawnSync } = await import('node:child_process');
   if (spawnSync('script', ['--version'], { stdio: 'ignore' }).error) {
-    t.skip('util-linux script(1) is not installed: no pseudo-terminal to test with');
+    t.pass('terminal progress', { skip: 'util-linux script(1) is not installed: no pseudo-terminal to test with' });
     return;
   }
   const { CLI, cliEnv } = await import('./helpers/cli.js');
