@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import {
-  HEADLINE_SCENARIOS, SCENARIO_GROUPS, busyWarning, SCENARIO_NAMES, compareBaseline, parseBaseline, renderHtml, runBench, type BenchReport, PEERS, PEER_SCENARIOS,
+  GROUP_DESCRIBE, HEADLINE_SCENARIOS, busyWarning, SCENARIO_NAMES, compareBaseline, parseBaseline, renderHtml, runBench, type BenchReport, PEERS, PEER_SCENARIOS,
 } from 'vswitch/bench';
 import { die, pad } from '../format.js';
 
@@ -57,12 +57,12 @@ export const benchCommand: CommandModule<object, Args> = {
     y
       .usage(
         '$0 bench [--all | --scenario NAME...] [--trials N] [--duration S] [--json] [--html FILE] [--baseline FILE --tolerance PCT] [--save FILE]\n\n' +
-          `With no --scenario, runs ${HEADLINE_SCENARIOS.join(', ')} (about 30 s); --all runs every scenario. Before each\n` +
-          'throughput trial it measures the reference data path (two Workers, one ring, the same frames and batch, a hash\n' +
-          'lookup and one copy per frame, no switching) and the copy bound (the same copies in one thread, no ring), and\n' +
-          'reports every rate as a ratio to both: absolute rates on shared machines drift, the ratio to the reference much\n' +
-          'less. Latency scenarios report round-trip percentiles. Scenarios:\n' +
-          Object.entries(SCENARIO_GROUPS).map(([k, v]) => `  ${k.padEnd(14)} ${v.length > 1 ? v.map((s) => s.name).join(', ') + ': ' : ''}${v[0].describe}`).join('\n') +
+          `With no --scenario, runs ${HEADLINE_SCENARIOS.join(', ')} (about 30 s); --all runs every scenario. Before each ` +
+          'throughput trial it measures the reference data path (two Workers, one ring, the same frames and batch, a hash ' +
+          'lookup and one copy per frame, no switching) and the copy bound (the same copies in one thread, no ring), and ' +
+          'reports every rate as a ratio to both: absolute rates on shared machines drift, the ratio to the reference much ' +
+          'less. Latency scenarios report round-trip percentiles.\n\nScenarios:\n' +
+          Object.entries(GROUP_DESCRIBE).map(([k, v]) => `  ${k.padEnd(14)} ${v}`).join('\n') +
           `\n\n--peers adds, on ${PEER_SCENARIOS.join(', ')}:\n` +
           PEERS.map((p) => `  ${p.system.padEnd(14)} ${p.describe}`).join('\n'),
       )

@@ -66,6 +66,15 @@ export const SCENARIO_GROUPS: Record<string, Scenario[]> = {
 
 export const SCENARIO_NAMES = Object.keys(SCENARIO_GROUPS);
 
+/** What each group measures, for --help. */
+export const GROUP_DESCRIBE: Record<string, string> = {
+  ...Object.fromEntries(Object.entries(SCENARIO_GROUPS).map(([k, v]) => [k, v[0].describe])),
+  'batch-sweep': `1to1-60 with sender batches of ${sweepBatches.join(', ')} (batch-N)`,
+  'ports-sweep': `1to1-60 on a bridge with ${sweepPorts.join(', ')} ports attached (ports-N)`,
+  'size-sweep': `one sender to one receiver with ${sweepSizes.join(', ')}-byte frames (size-N)`,
+  rtt: 'ping-pong round trips, both sides spinning (rtt-spin) or sleeping (rtt-sleep)',
+};
+
 /** What `vswitch bench` runs with no --scenario and no --all: the figures a first look needs. */
 export const HEADLINE_SCENARIOS = ['1to1-60', '1to1-1514', 'rtt'];
 

@@ -1,6 +1,6 @@
 /** `vswitch/bench`: the scenarios, references and baseline comparison behind `vswitch bench`. */
 export {
-  HEADLINE_SCENARIOS, SCENARIO_GROUPS, busyWarning, SCENARIO_NAMES, compareBaseline, parseBaseline, runBench, scenarioLine,
+  GROUP_DESCRIBE, HEADLINE_SCENARIOS, SCENARIO_GROUPS, busyWarning, SCENARIO_NAMES, compareBaseline, parseBaseline, runBench, scenarioLine,
   type BenchReport, type BenchResult,
 } from './bench.js';
 export { referencePath, type ReferenceRun } from './reference.js';
