@@ -61,7 +61,7 @@ function lineChart(c: LineChart): string {
   let x0 = Math.min(...xs);
   let x1 = Math.max(...xs);
   if (x0 === x1) { x0 -= 1; x1 += 1; }
-  const y1 = Math.max(...pts.map(([, y]) => y)) * 1.08 || 1;
+  const y1 = Math.max(...pts.map(([, y]) => y)) * 1.15 || 1;
   const pw = W - M.l - M.r;
   const ph = H - M.t - M.b;
   const sx = (x: number) => M.l + ((fx(x) - x0) / (x1 - x0)) * pw;
@@ -81,7 +81,7 @@ function lineChart(c: LineChart): string {
   o.push(`<line x1="${M.l}" x2="${M.l}" y1="${M.t}" y2="${M.t + ph}" class="axis"/>`);
   o.push(`<text x="${M.l + pw / 2}" y="${H - 8}" text-anchor="middle" class="lbl">${esc(c.xLabel)}</text>`);
   o.push(`<text x="14" y="${M.t + ph / 2}" text-anchor="middle" class="lbl" transform="rotate(-90 14 ${M.t + ph / 2})">${esc(c.yLabel)}</text>`);
-  const leg = [`<rect x="${W - M.r - 156}" y="${M.t - 6}" width="152" height="${c.series.length * 14 + 6}" fill="#fff" fill-opacity="0.85" stroke="#ddd"/>`];
+  const leg = [`<rect x="${M.l + 6}" y="${M.t - 6}" width="152" height="${c.series.length * 14 + 6}" fill="#fff" fill-opacity="0.85" stroke="#ddd"/>`];
   c.series.forEach((s, i) => {
     const p = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)).sort((a, b) => a[0] - b[0]);
     if (p.length === 0) return;
@@ -94,8 +94,8 @@ function lineChart(c: LineChart): string {
       }
     }
     const ly = M.t + 4 + i * 14;
-    leg.push(`<line x1="${W - M.r - 150}" x2="${W - M.r - 130}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
-    leg.push(`<text x="${W - M.r - 126}" y="${ly + 4}" class="leg">${esc(s.name)}</text>`);
+    leg.push(`<line x1="${M.l + 12}" x2="${M.l + 32}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
+    leg.push(`<text x="${M.l + 36}" y="${ly + 4}" class="leg">${esc(s.name)}</text>`);
   });
   o.push(...leg, '</svg>');
   return o.join('\n');
