@@ -16,9 +16,9 @@ function baselineWithRatio(name: string, ratio: number): string {
   const file = join(dir, name);
   const doc = {
     machine: { date: '2025-01-01T00:00:00.000Z', node: 'v20', cpus: 2, cpuModel: 'test', totalMemGiB: 1, platform: 'linux', loadavg: [0, 0, 0] },
-    settings: { trials: 1, duration: 0.3, warmup: 0.1 },
+    settings: { trials: 1, duration: 0.3, warmup: 0.1, ratioTo: 'reference' },
     results: [{
-      system: 'vswitch', scenario: '1to1-60', frameSize: 60, mpps: 1, gbps: 1, copyBoundMpps: 1, ratio,
+      system: 'vswitch', scenario: '1to1-60', frameSize: 60, mpps: 1, gbps: 1, refMpps: 1, copyBoundMpps: 1, ratio, boundRatio: 1,
       spread: { minMpps: 1, maxMpps: 1, minRatio: ratio, maxRatio: ratio }, trials: [],
     }],
   };
@@ -42,9 +42,11 @@ t.test('a baseline it meets: exit 0, the --json document, and --save', async (t)
   t.equal(res.system, 'vswitch');
   t.equal(res.scenario, '1to1-60');
   t.equal(res.frameSize, 60);
-  for (const k of ['mpps', 'gbps', 'copyBoundMpps', 'ratio']) t.ok(typeof res[k] === 'number' && res[k] > 0, `${k} is a positive number (${res[k]})`);
+  for (const k of ['mpps', 'gbps', 'refMpps', 'copyBoundMpps', 'ratio', 'boundRatio']) t.ok(typeof res[k] === 'number' && res[k] > 0, `${k} is a positive number (${res[k]})`);
   t.ok(Array.isArray(res.trials) && res.trials.length === 1, 'one trial');
-  t.ok(Math.abs(res.ratio - res.mpps / res.copyBoundMpps) < 1e-9, 'ratio = mpps / copy bound');
+  t.ok(Math.abs(res.ratio - res.mpps / res.refMpps) < 1e-9, 'ratio = mpps / reference path');
+  t.ok(Math.abs(res.boundRatio - res.mpps / res.copyBoundMpps) < 1e-9, 'boundRatio = mpps / copy bound');
+  t.equal(doc.settings.ratioTo, 'reference');
   t.same(JSON.parse(readFileSync(saved, 'utf8')).results[0].scenario, '1to1-60', '--save wrote the run');
 
   // The saved file is a baseline --baseline accepts (tolerance 100%: only the format is tested).
@@ -67,6 +69,8 @@ t.test('a malformed baseline: one-line error before any measurement', async (t) 
     ['no-results.json', '{ "machine": {} }', /has no "results" array/],
     ['null.json', 'null', /has no "results" array/],
     ['bad-entry.json', '{ "results": [ { "scenario": "1to1-60" } ] }', /results\[0\] needs "system" and "scenario" strings and a numeric "ratio"/],
+    // Saved before ratios were taken to the reference path: its ratios are to the copy bound.
+    ['old.json', '{ "settings": { "trials": 3 }, "results": [ { "system": "vswitch", "scenario": "1to1-60", "ratio": 0.4 } ] }', /ratios to the copy bound .*save a new one/],
   ];
   for (const [name, text, re] of cases) {
     const file = join(dir, name);
@@ -81,4 +85,53 @@ t.test('a malformed baseline: one-line error before any measurement', async (t) 
   t.equal(missing.code, 1);
   t.ok(oneLine(missing.stderr), missing.stderr);
   t.match(missing.stderr, /cannot read baseline/);
+});
+
+t.test('no --scenario: the headline scenarios, one summary line each, rtt rows without a ratio', async (t) => {
+  const r = await runCli(['bench', '--trials', '1', '--duration', '0.2', '--warmup', '0.05', '--json'], { timeoutMs: 60000 });
+  t.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout);
+  t.same(doc.results.map((x: { scenario: string }) => x.scenario), ['1to1-60', '1to1-1514', 'rtt-spin', 'rtt-sleep']);
+  // stderr is not a terminal here: exactly one plain line per scenario, in order.
+  const lines = r.stderr.trim().split('\n');
+  t.equal(lines.length, 4, r.stderr);
+  lines.forEach((l, i) => t.match(l, new RegExp(`^\\[${i + 1}/4\\] ${doc.results[i].scenario} `)));
+  t.notMatch(r.stderr, /\r|\x1b/, 'no terminal control characters');
+  for (const x of doc.results.slice(2)) {
+    t.equal(x.ratio, undefined, `${x.scenario}: no ratio`);
+    t.ok(x.rttP50Us > 0 && x.rttP99Us >= x.rttP50Us, `${x.scenario}: p50 ${x.rttP50Us} us, p99 ${x.rttP99Us} us`);
+  }
+  t.ok(doc.results[1].ratio > 0, '1to1-1514 has a ratio');
+});
+
+t.test('--all and --scenario together are refused', async (t) => {
+  const r = await runCli(['bench', '--all', '--scenario', '1to1-60'], { timeoutMs: 10000 });
+  t.equal(r.code, 1);
+  t.match(r.stderr, /--all and --scenario/);
+});
+
+t.test('on a terminal: one line per scenario that rewrites itself, then ends as the summary', async (t) => {
+  // util-linux `script` gives the CLI a pseudo-terminal; stdout and stderr both arrive on it.
+  const { spawnSync } = await import('node:child_process');
+  if (spawnSync('script', ['--version'], { stdio: 'ignore' }).error) {
+    t.pass('terminal progress', { skip: 'util-linux script(1) is not installed: no pseudo-terminal to test with' });
+    return;
+  }
+  const { CLI, cliEnv } = await import('./helpers/cli.js');
+  const cmd = [process.execPath, CLI, 'bench', '--scenario', '1to1-60', '--scenario', 'rtt', '--trials', '2', '--duration', '0.1', '--warmup', '0.05']
+    .map((a) => `'${a}'`).join(' ');
+  const r = spawnSync('script', ['-qfec', cmd, '/dev/null'], { encoding: 'utf8', env: cliEnv(), timeout: 60000 });
+  t.equal(r.status, 0, r.stderr);
+  const out = r.stdout.replace(/\r\n/g, '\n');
+  const lines = out.split('\n');
+  // Each scenario's line: progress states separated by "\r\x1b[K", ending with its summary.
+  for (const [i, name] of ['1to1-60', 'rtt-spin', 'rtt-sleep'].entries()) {
+    const line = lines.find((l) => l.includes(`[${i + 1}/3] ${name} `)) ?? '';
+    const states = line.split('\r\x1b[K').filter((x) => x !== '');
+    t.ok(states.length >= 3, `${name}: ${states.length} states on one line`);
+    t.match(states[0], new RegExp(`^\\[${i + 1}/3\\] ${name}\\s+trial 1/2: `), `${name}: starts with trial 1`);
+    t.ok(states.some((x) => /trial 2\/2: /.test(x)), `${name}: then trial 2`);
+    t.match(states.at(-1), new RegExp(`^\\[${i + 1}/3\\] ${name}\\s+(\\d|rtt p50)`), `${name}: ends as its summary`);
+  }
+  t.match(out, /^system\s+scenario\s+frame\s+Mpps/m, 'then the table');
 });

@@ -95,7 +95,7 @@ t.test('a handle reattaches to the same bytes', async (t) => {
 
 t.test('copyFrame copies exactly len bytes, short and long', async (t) => {
   const region = Region.create(1 << 16);
-  for (const len of [0, 1, 7, 8, 60, 255, 256, 257, 1514, 2048]) {
+  for (const len of [0, 1, 7, 8, 60, 255, 256, 257, 300, 511, 512, 513, 1514, 2048]) {
     for (let i = 0; i < 2048; i++) { region.u8[4096 + i] = (i * 7 + len) & 0xff; region.u8[8192 + i] = 0xee; }
     copyFrame(region.u8, region.f64, 8192, 4096, len);
     let ok = true;

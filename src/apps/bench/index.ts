@@ -1,3 +1,8 @@
 /** `vswitch/bench`: the scenarios, references and baseline comparison behind `vswitch bench`. */
-export { SCENARIO_GROUPS, SCENARIO_NAMES, compareBaseline, parseBaseline, runBench, type BenchReport } from './bench.js';
+export {
+  GROUP_DESCRIBE, HEADLINE_SCENARIOS, SCENARIO_GROUPS, busyWarning, SCENARIO_NAMES, compareBaseline, parseBaseline, runBench, scenarioLine,
+  type BenchReport, type BenchResult,
+} from './bench.js';
+export { referencePath, type ReferenceRun } from './reference.js';
 export { PEERS, PEER_SCENARIOS } from './peers/index.js';
+export { renderHtml } from './html.js';
