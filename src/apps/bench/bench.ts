@@ -16,7 +16,6 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { Switch } from '../../core/switch.js';
-import type { Port } from '../../core/port.js';
 import { startPktGen, type PktGenJob } from '../pktgen/runner.js';
 import { LIVE_BYTES, LIVE_PACKETS } from '../pktgen/engine.js';
 import type { PktGenOptions, RttStats } from '../pktgen/types.js';
