@@ -28,7 +28,7 @@ import t from 'tap';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Bridge, Forwarder, K_HWCUR, K_LEASE_HEAD, K_LEASE_NEXT, LEASE_WORDS, L_DONE, L_END, L_OWNER, L_START } from '@vswitch/bridge';
+import { Bridge, Forwarder, K_HWCUR, K_LEASE_HEAD, K_LEASE_NEXT, LEASE_WORDS, L_DONE, L_END, L_OWNER, L_START } from '#bridge';
 import { frame, send, recv, invariant } from './helpers/bridge-util.js';
 import {
   CTL_COUNT, CTL_STOP_RX, CTL_STOP_TX, CTL_WORDS, ETHERTYPE_LE, OFF_ID, OFF_SEQ, OFF_SEQ_HI, SEQ_HI, ctlSince, lenOf,

@@ -334,7 +334,7 @@ export class Port implements AsyncIterable<Uint8Array> {
 
   // ---- lifecycle -----------------------------------------------------------------------------
 
-  /** This port's counters (see @vswitch/bridge COUNTER_NAMES). */
+  /** This port's counters (names in COUNTER_NAMES). */
   stats(): PortCounters {
     this.#check();
     return this.#bridge.counters(this.index);
