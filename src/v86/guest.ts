@@ -143,6 +143,11 @@ export class V86Guest extends EventEmitter {
     return this.#out;
   }
 
+  /** Serial output from offset `from` (an earlier `outputLength`) on, as far as it is still kept. */
+  outputSince(from: number): string {
+    return this.#out.slice(Math.max(0, from - this.#base));
+  }
+
   /** Total characters of serial output seen so far (an offset for waitFor's `from`). */
   get outputLength(): number {
     return this.#base + this.#out.length;
