@@ -29,7 +29,8 @@
  * that does not fit its 16 KiB receive ring; virtio-net drops when the guest has posted no
  * receive buffer. There is no backpressure from the guest.
  *
- * This module has no `node:` imports of its own (the port API and openPort are all it uses).
+ * This module has no `node:` imports and uses no Node-only globals of its own (the port API and
+ * openPort are all it uses), so that it can run in a browser Worker next to v86.
  */
 import type { PortCounters } from '@vswitch/bridge';
 import type { Port, TxBatch } from '../port.js';
@@ -93,6 +94,10 @@ export interface V86Attachment {
   close(): Promise<void>;
 }
 
+/** Runs `f` on a later turn of the event loop: setImmediate in Node, setTimeout elsewhere (browsers). */
+const yieldTurn: (f: () => void) => void =
+  typeof (globalThis as { setImmediate?: unknown }).setImmediate === 'function' ? (f) => setImmediate(f) : (f) => setTimeout(f, 0);
+
 /** Ethernet header length: the shortest frame accepted from the guest. */
 const MIN_FRAME = 14;
 /** Frames reserved per TX batch. */
@@ -144,6 +149,8 @@ class V86Adapter implements V86Attachment {
   #loop: Promise<void> | null = null;
   #closed = false;
   #closing: Promise<void> | null = null;
+  #stop!: (v: boolean) => void;
+  readonly #stopped = new Promise<boolean>((r) => { this.#stop = r; });
   /** Last error a flush met (the port removed under us ends the adapter). */
   lastError: unknown = null;
 
@@ -271,8 +278,10 @@ class V86Adapter implements V86Attachment {
     for (;;) {
       if (this.#closed) return;
       if (port.pending === 0) {
-        // A bounded wait, so that detach() of a port we do not own (and cannot close) ends the loop.
-        const ok = await port.waitAsync(250);
+        // detach() ends the wait at once (a port we do not own cannot be closed to wake us, and a
+        // pending Atomics.waitAsync does not keep Node's event loop alive); the wait itself is
+        // bounded so that an abandoned one ends soon.
+        const ok = await Promise.race([port.waitAsync(250), this.#stopped]);
         if (this.#closed) return;
         if (!ok) {
           if (port.closed) break;
@@ -301,7 +310,7 @@ class V86Adapter implements V86Attachment {
       }
       port.release();
       // Let the emulator run (and its guest drain the NIC) between batches.
-      await new Promise<void>((r) => setImmediate(r));
+      await new Promise<void>((r) => yieldTurn(r));
     }
     if (!this.#closed) void this.detach();
   }
@@ -339,6 +348,7 @@ class V86Adapter implements V86Attachment {
         }
       }
       this.#closed = true;
+      this.#stop(false);
       this.#emu.remove_listener(this.#sendEvent, this.#onSend as (v: never) => void);
       this.#emu.remove_listener(this.#macEvent, this.#onMac as (v: never) => void);
       if (this.#ownsPort) await this.port.close();
