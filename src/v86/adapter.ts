@@ -43,6 +43,12 @@ import type { AdapterStats, DropCounters, FrameTap } from '../adapters/common.js
  * listeners and its bus. Typed structurally so that v86 stays an optional peer dependency.
  */
 export interface V86Emulator {
+  add_listener(event: 'net0-send', listener: (frame: Uint8Array) => void): void;
+  remove_listener(event: 'net0-send', listener: (frame: Uint8Array) => void): void;
+}
+
+/** The same, for event names built at run time (net1-send, net0-mac...). */
+interface Listeners {
   add_listener(event: string, listener: (value: never) => void): void;
   remove_listener(event: string, listener: (value: never) => void): void;
 }
@@ -131,7 +137,7 @@ class V86Adapter implements V86Attachment {
   /** Source MAC of the last frame from the guest (copied per frame, formatted only by stats()). */
   readonly #srcMac = new Uint8Array(6);
   #haveSrc = false;
-  readonly #emu: V86Emulator;
+  readonly #emu: Listeners;
   readonly #bus: V86Bus;
   readonly #ownsPort: boolean;
   readonly #sendEvent: string;
@@ -155,7 +161,7 @@ class V86Adapter implements V86Attachment {
   lastError: unknown = null;
 
   constructor(emu: V86Emulator, bus: V86Bus, port: Port, ownsPort: boolean, nic: number, rxBatch: number) {
-    this.#emu = emu;
+    this.#emu = emu as unknown as Listeners;
     this.#bus = bus;
     this.port = port;
     this.portName = port.name;
@@ -167,8 +173,8 @@ class V86Adapter implements V86Attachment {
     this.#rxBatch = rxBatch;
     this.#scratch = new Uint8Array(port.mtu);
     this.#views = new Array<Uint8Array | undefined>(port.mtu + 1).fill(undefined);
-    emu.add_listener(this.#sendEvent, this.#onSend as (v: never) => void);
-    emu.add_listener(this.#macEvent, this.#onMac as (v: never) => void);
+    this.#emu.add_listener(this.#sendEvent, this.#onSend as (v: never) => void);
+    this.#emu.add_listener(this.#macEvent, this.#onMac as (v: never) => void);
     this.#loop = this.#rxLoop().catch((e: unknown) => {
       this.lastError = e;
     });

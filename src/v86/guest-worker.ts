@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { attachV86, type V86Attachment, type V86Emulator } from './adapter.js';
+import { attachV86, type V86Attachment } from './adapter.js';
 import type { GuestWorkerData } from './guest.js';
 
 const o = workerData as GuestWorkerData;
@@ -25,7 +25,9 @@ function image(path: string): { buffer: ArrayBuffer } {
   return { buffer: ab as ArrayBuffer };
 }
 
-interface V86Like extends V86Emulator {
+interface V86Like {
+  add_listener(event: string, listener: (value: never) => void): void;
+  remove_listener(event: string, listener: (value: never) => void): void;
   run(): unknown;
   destroy(): Promise<void>;
   serial0_send(s: string): void;
