@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The vswitch command. One module per subcommand under cli/commands/, each a yargs
- * CommandModule; they use the public library only. Exit codes: 0 ok, 1 failure with a one-line
+ * CommandModule; they import the package's entry points only ('vswitch', 'vswitch/control',
+ * 'vswitch/pktgen', ...), never files under src/. Exit codes: 0 ok, 1 failure with a one-line
  * reason on stderr (2 for usage errors, from yargs).
  */
 import yargs from 'yargs';

@@ -12,7 +12,7 @@
  *              src IP | dst IP                                                   20 bytes
  *   ICMP echo  type (8 request, 0 reply) | code 0 | csum | id | seq | data        8 + data
  */
-import { formatMac } from '../src/index.js';
+import { formatMac } from 'vswitch/frame';
 
 export const ETHERTYPE_IPV4 = 0x0800;
 export const ETHERTYPE_ARP = 0x0806;

@@ -14,7 +14,8 @@
  * Messages: main -> host are ToHost, host -> main are FromHost (both below).
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { openPort, parseMac, type Port } from '../src/index.js'; // in your project: from 'vswitch'
+import { openPort, type Port } from 'vswitch';
+import { parseMac } from 'vswitch/frame';
 import {
   ARP_REPLY, ARP_REQUEST, BROADCAST, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST,
   buildArp, buildIcmpEcho, parsePacket, sameBytes,

@@ -12,7 +12,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { parseArgs } from 'node:util';
-import { Switch } from '../src/index.js'; // in your project: from 'vswitch'
+import { Switch } from 'vswitch';
 import type { FromHost, HostConfig, PingResult, ToHost } from './ping-host.js';
 
 const { values: opts } = parseArgs({

@@ -9,7 +9,8 @@
  * Both block in port.wait() between batches, which is fine in a Worker.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { openPort, parseMac, type Port } from '../src/index.js'; // in your project: from 'vswitch'
+import { openPort, type Port } from 'vswitch';
+import { parseMac } from 'vswitch/frame';
 
 export interface PeerJob {
   role: 'left' | 'right';

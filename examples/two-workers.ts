@@ -9,7 +9,7 @@
 import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
-import { COUNTER_NAMES, Switch } from '../src/index.js'; // in your project: from 'vswitch'
+import { COUNTER_NAMES, Switch } from 'vswitch';
 import type { PeerJob, PeerResult } from './two-workers-peer.js';
 
 const { values: opts } = parseArgs({ options: { count: { type: 'string', default: '1000' } } });

@@ -16,11 +16,11 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Switch } from '../src/index.js';
-import { FrameBuilder } from '../src/frame.js';
+import { Switch } from 'vswitch';
+import { FrameBuilder } from 'vswitch/frame';
 import {
   attachQemuDgram, attachQemuStream, attachVxlan, connectStreamPeer, encodeStreamFrames, vxlanEncap, type Adapter,
-} from '../src/adapters/index.js';
+} from 'vswitch/adapters';
 
 type Kind = 'stream' | 'dgram' | 'vxlan';
 

@@ -5,7 +5,7 @@
  *   node dist/perf/bridge-bench.js [--duration S] [--trials N] [--scenario NAME]... [--json]
  */
 import { Worker } from 'node:worker_threads';
-import { Bridge } from '@vswitch/bridge';
+import { Bridge } from '#bridge';
 
 interface Scenario { name: string; senders: number; receivers: number; frameLen: number; bcast: boolean }
 const SCENARIOS: Scenario[] = [
@@ -71,7 +71,7 @@ async function scenario(s: Scenario): Promise<{ mpps: number; gbps: number }> {
   }
   // Teach the bridge where receiver 0's MAC lives (one frame from it), as a real peer would.
   if (!s.bcast) {
-    const { Forwarder } = await import('@vswitch/bridge');
+    const { Forwarder } = await import('#bridge');
     const fw = new Forwarder(b, 0);
     const tx = b.txRing(rxPorts[0]);
     const off = tx.slotBuf(0);

@@ -8,8 +8,8 @@
  * Control words (Int32Array over `ctl`): [0] go, [1] stop, then per-role results in Float64.
  */
 import { workerData, parentPort, threadId } from 'node:worker_threads';
-import { Bridge, Forwarder } from '@vswitch/bridge';
-import { copyFrame } from 'shared-memory-ring';
+import { Bridge, Forwarder } from '#bridge';
+import { copyFrame } from '#rings';
 
 interface Job {
   role: 'tx' | 'rx' | 'copy';

@@ -17,7 +17,7 @@
  * touch only locals and typed arrays: no allocation, no closures, no method calls but copyFrame.
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { copyFrame, fromTransferable, type RingHandle } from 'shared-memory-ring';
+import { copyFrame, fromTransferable, type RingHandle } from '#rings';
 
 export interface BenchWorkerData {
   role: 'producer' | 'consumer' | 'copy';

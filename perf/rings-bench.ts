@@ -31,7 +31,7 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { NetmapIf, Region, netmapIfBytes, transferable } from 'shared-memory-ring';
+import { NetmapIf, Region, netmapIfBytes, transferable } from '#rings';
 import { CMD_RUN, CMD_STOP, type BenchWorkerData, type BenchWorkerReport } from './rings-bench-worker.js';
 
 const WORKER = new URL('./rings-bench-worker.js', import.meta.url);

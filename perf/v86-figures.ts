@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Switch } from '../src/index.js';
+import { Switch } from 'vswitch';
 import { startV86Guest, V86Guest } from '../src/v86/index.js';
 
 const BIOS = '/usr/share/seabios/bios.bin';

@@ -1,8 +1,8 @@
 /**
- * The one Ethernet/IPv4/UDP frame builder shared by pkt-gen, bench, adapters and tests.
+ * The one Ethernet/IPv4/UDP frame builder shared by pkt-gen, bench, the examples and tests.
  *
  * Frames are built exactly like netmap's pkt-gen (`initialize_packet`, `update_ip`; see
- * NETMAP.md §5.3), so captures, switch tests and benchmarks all talk about the same bytes.
+ * docs/ARCHITECTURE.md §8), so captures, switch tests and benchmarks all talk about the same bytes.
  * No dependencies: plain Uint8Array and arithmetic.
  *
  * Performance design. A sender calls `write()` once per packet and `next()` once per packet
@@ -81,7 +81,7 @@ export const MIN_FRAME_LEN = 42;
 export const MAX_FRAME_LEN = 65535;
 export const DEFAULT_FRAME_LEN = 60;
 export const DEFAULT_PORT = 1234;
-/** pkt-gen's payload pattern (NETMAP.md §5.3). */
+/** pkt-gen's payload pattern (docs/ARCHITECTURE.md §8). */
 export const PKTGEN_PAYLOAD = 'netmap pkt-gen DIRECT payload\n';
 
 /** Invalid argument to the frame helpers; `code` matches errors.ts's ERR_BAD_ARG. */
@@ -506,7 +506,7 @@ export class FrameBuilder {
     this.#udpLen = length - 34;
     t[OFF.UDP_LEN] = this.#udpLen >>> 8;
     t[OFF.UDP_LEN + 1] = this.#udpLen & 0xff;
-    // Payload: the pattern repeated, last byte of the frame NUL (NETMAP.md §5.3).
+    // Payload: the pattern repeated, last byte of the frame NUL (docs/ARCHITECTURE.md §8).
     for (let i = OFF.PAYLOAD, j = 0; i < length; i++, j = j + 1 === PKTGEN_PAYLOAD.length ? 0 : j + 1) {
       t[i] = PKTGEN_PAYLOAD.charCodeAt(j);
     }

@@ -1,7 +1,7 @@
 /**
  * Classic pcap (libpcap format) writer and reader, Ethernet only. No dependencies beyond node:fs.
  *
- * File layout (INTEROP.md "pcap"):
+ * File layout (libpcap's classic format):
  *
  * | offset | size | global header (24 bytes)                                              |
  * |--------|------|-----------------------------------------------------------------------|

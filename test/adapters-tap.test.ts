@@ -2,7 +2,8 @@
 import t from 'tap';
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Switch, attachTap } from '../src/index.js';
+import { Switch } from '../src/index.js';
+import { attachTap } from '../src/adapters/index.js';
 
 const sh = (cmd: string[]) => spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8' });
 const why = process.getuid?.() !== 0 ? 'needs root to create TAP devices and namespaces'

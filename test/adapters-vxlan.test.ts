@@ -156,7 +156,7 @@ async function makeNamespaces(): Promise<void> {
     await inNs(ns, 'ip', 'addr', 'add', `10.99.${n}.2/24`, 'dev', nsEnd);
     await inNs(ns, 'ip', 'link', 'set', nsEnd, 'up');
     await inNs(ns, 'ip', 'link', 'add', 'vx0', 'type', 'vxlan', 'id', '42', 'local', `10.99.${n}.2`, 'remote', `10.99.${n}.1`, 'dstport', '4789');
-    // Without this, inner TCP/UDP checksums stay unfinished across the veth (INTEROP.md).
+    // Without this, inner TCP/UDP checksums stay unfinished across the veth (see docs/INTEROP-TESTS.md).
     await inNs(ns, 'ethtool', '-K', 'vx0', 'tx', 'off');
     await inNs(ns, 'ip', 'link', 'set', 'vx0', 'mtu', '1450');
     await inNs(ns, 'ip', 'addr', 'add', `192.168.42.${n}/24`, 'dev', 'vx0');

@@ -19,7 +19,7 @@
 import t from 'tap';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Bridge, Forwarder, type PortCounters } from '@vswitch/bridge';
+import { Bridge, Forwarder, type PortCounters } from '#bridge';
 import { frame, send, invariant } from './helpers/bridge-util.js';
 import {
   CTL_COUNT, CTL_GO, CTL_READY, CTL_RECEIVED, CTL_STOP_RX, CTL_WORDS, macString,

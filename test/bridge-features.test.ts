@@ -1,6 +1,6 @@
 // VLANs, MAC ageing, a full MAC table, mirror ports.
 import t, { type Test } from 'tap';
-import { Bridge, Forwarder } from '@vswitch/bridge';
+import { Bridge, Forwarder } from '#bridge';
 import { frame, mac, send, recv, invariant } from './helpers/bridge-util.js';
 
 const A = '02:00:00:00:00:0a';

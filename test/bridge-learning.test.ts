@@ -1,5 +1,5 @@
 import t from 'tap';
-import { Bridge, Forwarder, BridgeError, parsePortName } from '@vswitch/bridge';
+import { Bridge, Forwarder, BridgeError, parsePortName } from '#bridge';
 import { frame, send, recv, invariant } from './helpers/bridge-util.js';
 
 const A = '02:00:00:00:00:0a';

@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Bridge, Forwarder, K_LEASE_HEAD, K_LEASE_NEXT, P_BUSY, PORT_FREE, LEASE_WORDS, L_START, L_END, L_DONE, L_OWNER,
-} from '@vswitch/bridge';
+} from '#bridge';
 import { frame, send, recv, invariant } from './helpers/bridge-util.js';
 import {
   CTL_COUNT, CTL_STOP_RX, CTL_STOP_TX, CTL_WORDS, macString,

@@ -1,10 +1,11 @@
 // vswitch bridge: two bridges joined through the daemon so frames cross, counters on exit;
 // its errors; and runBridge used from the library with an embedded Switch.
 import t from 'tap';
-import { ControlClient } from '../src/control/client.js';
+import { ControlClient } from '../src/apps/daemon/control-client.js';
 import { oneLine, runCli, spawnCli, startServe, tmpSocket } from './helpers/cli.js';
 // runBridge starts Workers from compiled code: use the built package.
-import { Switch, runBridge } from '../dist/src/index.js';
+import { Switch } from 'vswitch';
+import { runBridge } from 'vswitch/join';
 
 interface Report { kind: string; packets: number }
 

@@ -1,7 +1,7 @@
 // vswitch ctl as a subprocess against a real vswitch serve: create/list/fdb/stats/remove
 // round trip, and one-line errors for bad flags, bad names and a missing daemon.
 import t from 'tap';
-import { ControlClient } from '../src/control/client.js';
+import { ControlClient } from '../src/apps/daemon/control-client.js';
 import { oneLine, runCli, startServe, tmpSocket } from './helpers/cli.js';
 
 const NO_DAEMON = (p: string) =>

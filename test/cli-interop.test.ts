@@ -5,7 +5,8 @@ import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { connectStreamPeer, PcapReader } from '../src/index.js';
+import { connectStreamPeer } from '../src/adapters/index.js';
+import { PcapReader } from '../src/pcap.js';
 import { runCli, spawnCli, startServe, tmpSocket, oneLine } from './helpers/cli.js';
 
 function frame(dst: number[], src: number[], tag: number): Uint8Array {

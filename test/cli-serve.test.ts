@@ -6,7 +6,7 @@ import { connect, type Socket } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ControlClient } from '../src/control/client.js';
+import { ControlClient } from '../src/apps/daemon/control-client.js';
 import { oneLine, runCli, spawnCli, startServe, tmpSocket } from './helpers/cli.js';
 
 t.test('serve: ready line, modes 0600/0700, one instance per socket, SIGTERM removes the socket', async (t) => {

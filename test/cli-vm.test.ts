@@ -6,8 +6,9 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { ControlClient, type BridgeSummary } from '../dist/src/index.js';
-import { connectStreamPeer } from '../dist/src/adapters/index.js';
+import type { BridgeSummary } from 'vswitch';
+import { ControlClient } from 'vswitch/control';
+import { connectStreamPeer } from 'vswitch/adapters';
 import { CLI, cliEnv, runCli, startServe, tmpSocket } from './helpers/cli.js';
 import { v86Image, type V86Image } from './vm/v86-image.js';
 import { waitFor } from './vm/interop-util.js';

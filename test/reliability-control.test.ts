@@ -24,9 +24,9 @@ import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ControlClient } from '../src/control/client.js';
-import { MAX_CONNECTIONS, MAX_HELD_TOTAL } from '../src/control/server.js';
-import { MAX_LINE } from '../src/control/protocol.js';
+import { ControlClient } from '../src/apps/daemon/control-client.js';
+import { MAX_CONNECTIONS, MAX_HELD_TOTAL } from '../src/apps/daemon/control-server.js';
+import { MAX_LINE } from '../src/apps/daemon/control-protocol.js';
 import { runCli, startServe, tmpSocket, type Daemon } from './helpers/cli.js';
 
 const STRESS = process.env.VSWITCH_STRESS === '1';

@@ -25,7 +25,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Worker } from 'node:worker_threads';
-import { Bridge, Forwarder, PORT_FREE } from '@vswitch/bridge';
+import { Bridge, Forwarder, PORT_FREE } from '#bridge';
 import { Switch } from '../src/index.js';
 import { frame, recv, send } from './helpers/bridge-util.js';
 import {

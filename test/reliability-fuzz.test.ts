@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Bridge, Forwarder, K_HWCUR, K_LEASE_HEAD, K_LEASE_NEXT, L_END, type PortCounters,
-} from '@vswitch/bridge';
+} from '#bridge';
 import { NI_POOL_BUFS, NI_RING_OFS, NR_BUF_OFS, NR_BUF_SIZE, NR_NUM_SLOTS } from 'shared-memory-ring';
 import { frame, recv, send } from './helpers/bridge-util.js';
 import { macOf, macString } from './fixtures/bridge-proto.js';

@@ -17,7 +17,7 @@ import t, { type Test } from 'tap';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Bridge, Forwarder } from '@vswitch/bridge';
+import { Bridge, Forwarder } from '#bridge';
 import { frame, recv, send } from './helpers/bridge-util.js';
 import {
   CTL_GO, CTL_READY, CTL_RECEIVED, CTL_STOP_RX, CTL_STOP_TX, CTL_WORDS, macString,

@@ -15,7 +15,7 @@
 import t from 'tap';
 import { createServer } from 'node:net';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { Bridge, Forwarder } from '@vswitch/bridge';
+import { Bridge, Forwarder } from '#bridge';
 import { Switch } from '../src/index.js';
 import { frame, recv, send } from './helpers/bridge-util.js';
 import { runCli, startServe, tmpSocket } from './helpers/cli.js';

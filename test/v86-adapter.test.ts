@@ -2,7 +2,8 @@
 // has them): frames both ways through the batch API, drops by reason, the exclusive port,
 // detach, and a Port passed in by the caller. The real emulator runs in test/v86.test.ts.
 import t from 'tap';
-import { Switch, type Port } from '../dist/src/index.js';
+import { Switch, type Port } from 'vswitch';
+// Until package.json exports vswitch/v86 (then: from 'vswitch/v86').
 import { attachV86 } from '../dist/src/v86/index.js';
 import { ethFrame, waitFor } from './vm/interop-util.js';
 

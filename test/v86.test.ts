@@ -9,8 +9,9 @@ import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Switch } from '../dist/src/index.js';
-import { attachQemuStream, type Adapter } from '../dist/src/adapters/index.js';
+import { Switch } from 'vswitch';
+import { attachQemuStream, type Adapter } from 'vswitch/adapters';
+// Until package.json exports vswitch/v86 (then: from 'vswitch/v86').
 import { startV86Guest, type V86Guest } from '../dist/src/v86/index.js';
 import { bootGuest, ensureDebianPackages, guestImage, have, waitFor, type Guest, type GuestImage } from './vm/interop-util.js';
 import { v86Image, type V86Image } from './vm/v86-image.js';

@@ -1,7 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
-import { SCENARIO_GROUPS, SCENARIO_NAMES, compareBaseline, parseBaseline, runBench, type BenchReport } from '../../src/bench/bench.js';
-import { PEERS, PEER_SCENARIOS } from '../../src/bench/peers/index.js';
+import { SCENARIO_GROUPS, SCENARIO_NAMES, compareBaseline, parseBaseline, runBench, type BenchReport, PEERS, PEER_SCENARIOS } from 'vswitch/bench';
 import { die, pad } from '../format.js';
 
 interface Args {

@@ -5,7 +5,9 @@
  * the frames moved each way.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { ControlClient, parsePortName, resolveSocketPath, type BridgeToolCounters } from '../../src/index.js';
+import { parsePortName } from 'vswitch';
+import { ControlClient, resolveSocketPath } from 'vswitch/control';
+import type { BridgeToolCounters } from 'vswitch/join';
 import { die } from '../format.js';
 
 interface BridgeArgs {

@@ -1,7 +1,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
-import { checkBridgeName, parsePortName } from '@vswitch/bridge';
-import { ControlClient, resolveSocketPath } from '../../src/index.js';
+import { checkBridgeName, parsePortName } from 'vswitch';
+import { ControlClient, resolveSocketPath } from 'vswitch/control';
 import { die } from '../format.js';
 
 interface Args {

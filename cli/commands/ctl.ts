@@ -4,11 +4,8 @@
  * Each subcommand is one entry of `ctlSubcommands` (attach/detach of adapters go there too).
  */
 import type { Argv, CommandModule } from 'yargs';
-import { checkBridgeName } from '@vswitch/bridge';
-import {
-  ControlClient, COUNTER_NAMES, parsePortName, resolveSocketPath,
-  type BridgeSummary, type MacEntry, type PingInfo, type PortStats,
-} from '../../src/index.js';
+import { COUNTER_NAMES, checkBridgeName, parsePortName, type BridgeSummary, type MacEntry } from 'vswitch';
+import { ControlClient, resolveSocketPath, type PingInfo, type PortStats } from 'vswitch/control';
 import { die } from '../format.js';
 
 export interface CtlArgs {

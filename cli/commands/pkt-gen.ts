@@ -1,12 +1,10 @@
 import { readFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
-import { Switch } from '../../src/switch.js';
-import { startPktGen, validatePktGen, type PktGenJob } from '../../src/pktgen/runner.js';
-import { PKTGEN_FUNCS, type PktGenFunc, type PktGenOptions, type PktGenReport } from '../../src/pktgen/types.js';
-import { FrameBuilder, formatIp } from '../../src/frame.js';
-import { PcapReader } from '../../src/pcap.js';
-import { ControlClient, resolveSocketPath } from '../../src/control/client.js';
-import { parsePortName } from '@vswitch/bridge';
+import { Switch, parsePortName } from 'vswitch';
+import { startPktGen, validatePktGen, PKTGEN_FUNCS, type PktGenJob, type PktGenFunc, type PktGenOptions, type PktGenReport } from 'vswitch/pktgen';
+import { FrameBuilder, formatIp } from 'vswitch/frame';
+import { PcapReader } from 'vswitch/pcap';
+import { ControlClient, resolveSocketPath } from 'vswitch/control';
 import { die, norm } from '../format.js';
 
 interface Args {

@@ -4,9 +4,8 @@
  * `vswitch bridge`; stops cleanly on SIGINT/SIGTERM/SIGHUP or a `shutdown` request.
  */
 import type { Argv, CommandModule } from 'yargs';
-import {
-  ControlServer, checkBridgeOption, loadConfig, resolveSocketPath, type BridgeOptions, type ServeConfig,
-} from '../../src/index.js';
+import type { BridgeOptions } from 'vswitch';
+import { ControlServer, checkBridgeOption, loadConfig, resolveSocketPath, type ServeConfig } from 'vswitch/control';
 import { die } from '../format.js';
 
 interface ServeArgs {

@@ -14,10 +14,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import type { Argv, CommandModule } from 'yargs';
-import { parsePortName } from '@vswitch/bridge';
-import { ControlClient, Switch, resolveSocketPath, type BridgeSummary, type Port } from '../../src/index.js';
-import { connectStreamPeer, type StreamPeer } from '../../src/adapters/stream-peer.js';
-import { Injector } from '../../src/adapters/common.js';
+import { Switch, parsePortName, type BridgeSummary, type Port, type TxBatch } from 'vswitch';
+import { ControlClient, resolveSocketPath } from 'vswitch/control';
+import { connectStreamPeer, type StreamPeer } from 'vswitch/adapters';
+// Until package.json exports vswitch/v86 (then: from 'vswitch/v86').
 import { startV86Guest, type V86Guest } from '../../src/v86/index.js';
 import { die } from '../format.js';
 
@@ -34,6 +34,33 @@ interface Args {
   embedded?: boolean;
   socket?: string;
   console?: string;
+}
+
+/** Writes frames into the port's TX buffers (txReserve) and sends them together on flush (txCommit). */
+function injector(port: Port): { put: (buf: Uint8Array, off: number, len: number) => void; flush: () => void } {
+  let batch: TxBatch | null = null;
+  let n = 0;
+  const flush = () => {
+    const k = n;
+    n = 0;
+    batch = null;
+    if (k > 0 && !port.closed) port.txCommit(k);
+  };
+  const put = (buf: Uint8Array, off: number, len: number) => {
+    if (len < 14 || len > port.mtu || port.closed) return;
+    if (batch === null || n === batch.count) {
+      flush();
+      batch = port.txReserve(256);
+      if (batch.count === 0) {
+        batch = null;
+        return;
+      }
+    }
+    batch.buffer.set(buf.subarray(off, off + len), batch.offset(n));
+    batch.setLength(n, len);
+    n++;
+  };
+  return { put, flush };
 }
 
 /** Links a local port to a stream socket (4-byte length framing) both ways, until either ends. */
@@ -151,12 +178,10 @@ export const vmCommand: CommandModule<object, Args> = {
         guestPort = 'vale0:guest';
         const up = await sw.open('vale0:uplink', { exclusive: true });
         cleanups.push(() => up.close());
-        const inj = new Injector(up);
-        const peer: StreamPeer = await connectStreamPeer(`unix:${sock}`, {
-          mtu: up.mtu,
-          onFrame: (buf, off, len) => { if (len >= 14 && len <= up.mtu) inj.put(buf, off, len); },
-        });
-        peer.socket.on('data', () => inj.flush());
+        const inj = injector(up);
+        const peer: StreamPeer = await connectStreamPeer(`unix:${sock}`, { mtu: up.mtu, onFrame: inj.put });
+        // After the peer's own 'data' listener has decoded the chunk: send its frames together.
+        peer.socket.on('data', inj.flush);
         cleanups.push(() => peer.close());
         const link = linkPortToStream(up, peer.socket);
         cleanups.push(() => { link.stop(); return link.done; });

@@ -21,9 +21,9 @@
  *
  * `replayPcap(port, source, opts)` sends the frames of a pcap file into a port (pkt-gen --pcap).
  */
-import type { Switch } from '../switch.js';
-import type { Port } from '../port.js';
-import { VswitchError } from '../errors.js';
+import type { Switch } from '../core/switch.js';
+import type { Port } from '../core/port.js';
+import { VswitchError } from '../core/errors.js';
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { PcapReader, PcapWriter, PcapFileWriter, type PcapRecord, type PcapSink } from '../pcap.js';

@@ -9,10 +9,10 @@
  */
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
-import type { PortCounters } from '@vswitch/bridge';
-import { VswitchError, ERR } from '../errors.js';
-import type { Port, TxBatch } from '../port.js';
-import type { Switch } from '../switch.js';
+import type { PortCounters } from '#bridge';
+import { VswitchError, ERR } from '../core/errors.js';
+import type { Port, TxBatch } from '../core/port.js';
+import type { Switch } from '../core/switch.js';
 
 /** Smallest Ethernet frame an adapter accepts (the Ethernet header). */
 export const MIN_FRAME = 14;

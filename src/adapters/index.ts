@@ -1,9 +1,9 @@
 /**
- * Adapters: outside software as ports of a bridge (ARCHITECTURE.md §6).
+ * `vswitch/adapters`: outside software as ports of a bridge (docs/ARCHITECTURE.md §7).
  *
  * ```ts
  * import { Switch } from 'vswitch';
- * import { attachQemuStream, attachQemuDgram, attachVxlan, capture } from 'vswitch/adapters'; // or from src/adapters/index.js
+ * import { attachQemuStream, attachQemuDgram, attachVxlan, capture } from 'vswitch/adapters';
  * const sw = new Switch();
  * const vm1 = await attachQemuStream(sw, 'vale0:vm1', 'unix:/run/vswitch/vm1.sock');
  * const vm2 = await attachQemuDgram(sw, 'vale0:vm2', { local: '127.0.0.1:5601', remote: '127.0.0.1:5602' });

@@ -14,8 +14,8 @@
 import { createServer, createConnection, type Server, type Socket } from 'node:net';
 import { lstat, unlink, chmod } from 'node:fs/promises';
 import { once } from 'node:events';
-import type { Switch } from '../switch.js';
-import type { Port } from '../port.js';
+import type { Switch } from '../core/switch.js';
+import type { Port } from '../core/port.js';
 import { AdapterBase, adapterError, openAdapterPort, parseHostPort, formatHostPort, registerAdapter, type AdapterStats } from './common.js';
 import { StreamDecoder } from './stream-framing.js';
 

@@ -2,7 +2,7 @@
  * TAP adapter: a Linux TAP device attached to a port, for programs that need a kernel network
  * interface. Node cannot make the TUNSETIFF ioctl, so socat (Debian package socat) opens the
  * device and relays one frame per UDP datagram on loopback to a dgram adapter of ours
- * (INTEROP.md: `socat TUN,tun-type=tap,iff-no-pi,tun-name=NAME UDP:…`). The device can then be
+ * (the relay is `socat TUN,tun-type=tap,iff-no-pi,tun-name=NAME UDP:…`). The device can then be
  * moved into a network namespace; socat's file descriptor stays attached to it.
  *
  *   const a = await attachTap(sw, 'vale0:t1', { name: 'vsw-t1', netns: 'ns1' });
@@ -10,7 +10,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import type { Switch } from '../switch.js';
+import type { Switch } from '../core/switch.js';
 import { adapterError } from './common.js';
 import { attachQemuDgram, type QemuDgramAdapter } from './qemu-dgram.js';
 

@@ -38,8 +38,8 @@
  */
 import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
 import { once } from 'node:events';
-import type { Switch } from '../switch.js';
-import type { Port } from '../port.js';
+import type { Switch } from '../core/switch.js';
+import type { Port } from '../core/port.js';
 import {
   AdapterBase, MIN_FRAME, adapterError, formatHostPort, openAdapterPort, parseHostPort, registerAdapter,
   type AdapterStats, type HostPort,

@@ -32,10 +32,10 @@
  * This module has no `node:` imports and uses no Node-only globals of its own (the port API and
  * openPort are all it uses), so that it can run in a browser Worker next to v86.
  */
-import type { PortCounters } from '@vswitch/bridge';
-import type { Port, TxBatch } from '../port.js';
-import { openPort } from '../client.js';
-import { ERR, VswitchError } from '../errors.js';
+import type { PortCounters } from '#bridge';
+import type { Port, TxBatch } from '../core/port.js';
+import { openPort } from '../core/open.js';
+import { ERR, VswitchError } from '../core/errors.js';
 import type { AdapterStats, DropCounters, FrameTap } from '../adapters/common.js';
 
 /**

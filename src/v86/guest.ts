@@ -19,8 +19,8 @@
 import { EventEmitter } from 'node:events';
 import { createWriteStream, statSync, type WriteStream } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { parsePortName } from '@vswitch/bridge';
-import { ERR, VswitchError } from '../errors.js';
+import { parsePortName } from '#bridge';
+import { ERR, VswitchError } from '../core/errors.js';
 import type { V86AdapterStats } from './adapter.js';
 
 export interface V86GuestOptions {

@@ -1,5 +1,5 @@
 // Test helpers that drive a bridge port's rings directly (below the public API).
-import { Bridge, Forwarder } from '@vswitch/bridge';
+import { Bridge, Forwarder } from '#bridge';
 
 export function mac(s: string): number[] {
   return s.split(':').map((x) => parseInt(x, 16));

@@ -25,7 +25,7 @@ ln -s busybox "$root/bin/sh"
 cp "$here/init" "$root/init"
 chmod 755 "$root/init"
 
-# Dependency order (INTEROP.md). A module built into the kernel has no file: skip it.
+# Dependency order (see docs/INTEROP-TESTS.md). A module built into the kernel has no file: skip it.
 : > "$root/modules.order"
 for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover net_failover virtio_net; do
   f=$(modinfo -k "$kver" -n "$m" 2>/dev/null || true)

@@ -14,7 +14,7 @@ import {
   DEFAULT_BUF_SIZE, DEFAULT_NUM_SLOTS, MAX_NUM_SLOTS, NetmapIf, Region, Ring, netmapIfBytes, align,
   ALIGN, FIRST_BUF, NI_POOL_BUFS, NI_RING_OFS, NI_RX_RINGS, NI_TX_RINGS, NR_BUF_OFS, NR_BUF_SIZE, NR_DIR, NR_NUM_SLOTS,
   RX, TX, netmapIfSize, ringSize,
-} from 'shared-memory-ring';
+} from '#rings';
 import { BridgeError, bcheck } from './errors.js';
 import {
   BH_AGEING, BH_AREA_OFF, BH_BATCH, BH_BUF_SIZE, BH_EPOCH, BH_MAC_FULL, BH_MAC_OFF, BH_MAC_SETS, BH_MAGIC,

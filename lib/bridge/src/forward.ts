@@ -19,7 +19,7 @@
  * a u32 and a u16 from the (64-aligned) buffer, table entries are four u32 words, per-frame state
  * lives in Int32Arrays sized once per thread.
  */
-import { copyFrame, type Ring } from 'shared-memory-ring';
+import { copyFrame, type Ring } from '#rings';
 import type { Bridge } from './bridge.js';
 import { publishLeases } from './bridge.js';
 import {

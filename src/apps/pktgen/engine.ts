@@ -15,8 +15,8 @@
  * Reports are produced every `reportMs` and at the end, through a callback. Progress is also
  * mirrored in `live` (a Float64Array, possibly shared) so a benchmark can sample it.
  */
-import type { Port } from '../port.js';
-import { FrameBuilder, getSeq, readTimestamp, setSeq, swapForPong, writeTimestamp } from '../frame.js';
+import type { Port } from '../../core/port.js';
+import { FrameBuilder, getSeq, readTimestamp, setSeq, swapForPong, writeTimestamp } from '../../frame.js';
 import type { PktGenOptions, PktGenReport, RttStats } from './types.js';
 
 /** Indices in the `live` array. */

@@ -3,7 +3,7 @@
  * inside `vswitch serve`). A job reports through a callback and is stopped with `stop()`.
  */
 import { Worker } from 'node:worker_threads';
-import { VswitchError } from '../errors.js';
+import { VswitchError } from '../../core/errors.js';
 import { LIVE_SIZE } from './engine.js';
 import { PKTGEN_FUNCS, type PktGenOptions, type PktGenReport } from './types.js';
 

@@ -7,11 +7,11 @@
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { Switch } from '../switch.js';
+import { Switch } from '../../core/switch.js';
 import { startPktGen, type PktGenJob } from '../pktgen/runner.js';
 import { LIVE_BYTES, LIVE_PACKETS } from '../pktgen/engine.js';
 import type { PktGenOptions, RttStats } from '../pktgen/types.js';
-import { VswitchError } from '../errors.js';
+import { VswitchError } from '../../core/errors.js';
 import { rxMac, txMac } from './peers/common.js';
 import { PEERS, PEER_SCENARIOS, type Peer } from './peers/index.js';
 

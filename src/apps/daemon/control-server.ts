@@ -16,20 +16,20 @@
  */
 import { createServer, createConnection, type Server, type Socket } from 'node:net';
 import { chmodSync, lstatSync, statSync, unlinkSync } from 'node:fs';
-import { checkBridgeName, parsePortName, type VlanConfig } from '@vswitch/bridge';
-import { Switch, type SwitchOptions } from '../switch.js';
-import { VswitchError, errorToData } from '../errors.js';
+import { checkBridgeName, parsePortName, type VlanConfig } from '#bridge';
+import { Switch, type SwitchOptions } from '../../core/switch.js';
+import { VswitchError, errorToData } from '../../core/errors.js';
 import { startPktGen } from '../pktgen/runner.js';
 import type { PktGenOptions } from '../pktgen/types.js';
-import { runBridge } from '../bridge-tool.js';
+import { runBridge } from '../join/join.js';
 import { attachFromSpec, type AttachSpec } from './attach.js';
-import { adapterFor, listAdapters, capture } from '../adapters/index.js';
+import { adapterFor, listAdapters, capture } from '../../adapters/index.js';
 import { applyConfig, type ServeConfig } from './config.js';
 import { checkSocketPath, preparePrivateDir } from './paths.js';
 import {
   CTL_ERR, LineSplitter, MAX_LINE, OPS, PROTOCOL_VERSION, encodeLine, packageVersion,
   type PingInfo, type PortStats,
-} from './protocol.js';
+} from './control-protocol.js';
 
 /** Reading a client's requests pauses while this many reply bytes wait for it. */
 export const HIGH_WATER = 1 << 20;

@@ -21,7 +21,7 @@
  * an unbounded message queue can grow.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { FrameBuilder } from '../../frame.js';
+import { FrameBuilder } from '../../../frame.js';
 import { SENDER_INDEX_BYTE, helloFrame } from './common.js';
 
 export interface PmSwitchData { role: 'switch'; mode: 'batch' | 'frame' }

@@ -11,9 +11,9 @@
  * ```
  */
 import { createConnection, type Socket } from 'node:net';
-import { VswitchError } from '../errors.js';
+import { VswitchError } from '../../core/errors.js';
 import { checkSocketPath, resolveSocketPath } from './paths.js';
-import { CTL_ERR, LineSplitter, MAX_REPLY_LINE, encodeLine, noDaemonMessage, type ErrorData } from './protocol.js';
+import { CTL_ERR, LineSplitter, MAX_REPLY_LINE, encodeLine, noDaemonMessage, type ErrorData } from './control-protocol.js';
 
 export { resolveSocketPath };
 

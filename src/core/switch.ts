@@ -15,11 +15,12 @@ import { BroadcastChannel, threadId } from 'node:worker_threads';
 import {
   Bridge, BridgeError, BRIDGE_DEFAULTS, parsePortName, checkBridgeName, type BridgeOptions, type MacEntry, type PortInfo,
   P_GEN, type VlanConfig,
-} from '@vswitch/bridge';
+} from '#bridge';
 import { ERR, VswitchError, errorToData } from './errors.js';
-import { CHANNEL_PREFIX, THREADS_CHANNEL, type BridgeSummary, type OpenOptions, type OpenReply, type Request } from './protocol.js';
+import { CHANNEL_PREFIX, THREADS_CHANNEL, type BridgeSummary, type OpenOptions, type OpenReply, type Request } from './messages.js';
 import { Port } from './port.js';
-import { localPort, registerLocalSwitch, unregisterLocalSwitch, watchWorkers } from './client.js';
+import { registerLocalSwitch, unregisterLocalSwitch, watchWorkers, type LocalSwitch } from './threads.js';
+import { bridgeView } from './views.js';
 
 export interface SwitchOptions {
   /** Name of this switch; Workers reach it with `openPort(name, { switch })`. Default "default". */
@@ -39,7 +40,7 @@ interface PortRecord {
   opens: Map<number, number>;
 }
 
-export class Switch {
+export class Switch implements LocalSwitch {
   readonly name: string;
   readonly maxBridges: number;
   readonly bridgeDefaults: BridgeOptions;
@@ -106,8 +107,9 @@ export class Switch {
 
   /** Opens a port from this thread (creating it, and its bridge, if needed). */
   async open(name: string, opts: OpenOptions = {}): Promise<Port> {
-    const reply = this.openFor(threadId, name, !!opts.persistent, !!opts.exclusive);
-    return localPort(this, reply);
+    const r = this.openFor(threadId, name, !!opts.persistent, !!opts.exclusive);
+    const { bridge, fw } = bridgeView(r.sab);
+    return new Port(bridge, fw, r.index, r.name, r.gen, { close: (p) => this.closeFor(threadId, p.name) });
   }
 
   /** Creates a persistent port without opening it (like `vale-ctl -n`). */

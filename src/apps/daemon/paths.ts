@@ -10,7 +10,7 @@
 import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
-import { VswitchError } from '../errors.js';
+import { VswitchError } from '../../core/errors.js';
 
 /** Longest Unix socket path Linux accepts (sun_path is 108 bytes with its NUL). */
 export const MAX_SOCKET_PATH = 107;

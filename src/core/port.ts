@@ -11,9 +11,9 @@
  *   which copy.
  * Waiting: `wait()` blocks the thread (Workers only: Atomics.wait), `waitAsync()` does not.
  */
-import type { Bridge, Forwarder, PortCounters } from '@vswitch/bridge';
-import { PORT_ACTIVE, P_GEN } from '@vswitch/bridge';
-import type { Ring } from 'shared-memory-ring';
+import type { Bridge, Forwarder, PortCounters } from '#bridge';
+import { PORT_ACTIVE, P_GEN } from '#bridge';
+import type { Ring } from '#rings';
 import { ERR, VswitchError } from './errors.js';
 
 /** Frames received, as offsets into the bridge's memory. Reused by every receive() of a port. */

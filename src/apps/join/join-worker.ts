@@ -3,9 +3,9 @@
  * send, release; block on `src` when it is idle. Stopped through the shared stop word.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { openPort } from './client.js';
-import type { Port } from './port.js';
-import { LIVE_WORDS } from './bridge-tool.js';
+import { openPort } from '../../core/open.js';
+import type { Port } from '../../core/port.js';
+import { LIVE_WORDS } from './join.js';
 
 const { src, dst, dir, batch, switchName, stop, live } = workerData as {
   src: string; dst: string; dir: number; batch: number; switchName: string; stop: SharedArrayBuffer; live: SharedArrayBuffer;

@@ -3,7 +3,7 @@
  * engine, and posts every report to the parent. Stopped through the shared stop word.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { openPort } from '../client.js';
+import { openPort } from '../../core/open.js';
 import { PktGen } from './engine.js';
 import type { PktGenOptions } from './types.js';
 

@@ -4,7 +4,7 @@
  * passing MessagePorts around. Only control traffic goes here: after `open`, frames move through
  * shared memory only.
  */
-import type { BridgeOptions, MacEntry, PortInfo } from '@vswitch/bridge';
+import type { BridgeOptions, MacEntry, PortInfo } from '#bridge';
 
 export const CHANNEL_PREFIX = 'vswitch:';
 /** Every thread that imports vswitch reports the exit of Workers it created here. */

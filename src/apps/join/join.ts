@@ -16,8 +16,8 @@
  * ```
  */
 import { Worker } from 'node:worker_threads';
-import { parsePortName } from '@vswitch/bridge';
-import { ERR, VswitchError } from './errors.js';
+import { parsePortName } from '#bridge';
+import { ERR, VswitchError } from '../../core/errors.js';
 
 export interface BridgeToolOptions {
   /** Frames per batch (-b), 1..8192 (default 1024, as netmap's bridge). */
@@ -60,7 +60,7 @@ export interface BridgeToolJob {
 /** Layout of the shared counters: per direction frames, bytes, dropped. */
 export const LIVE_WORDS = 3;
 
-const workerUrl = new URL('./bridge-tool-worker.js', import.meta.url);
+const workerUrl = new URL('./join-worker.js', import.meta.url);
 
 export function runBridge(a: string, b: string, opts: BridgeToolOptions = {}): BridgeToolJob {
   const pa = parsePortName(a);

@@ -7,10 +7,10 @@
  *   { "port": "vale0:up", "kind": "vxlan", "local": "10.99.0.1:4789", "remotes": ["10.99.0.2:4789"], "vni": 42 }
  *   { "port": "vale0:t1", "kind": "tap", "name": "vsw-t1", "netns": "ns1" }
  */
-import { parsePortName } from '@vswitch/bridge';
-import { VswitchError } from '../errors.js';
-import type { Switch } from '../switch.js';
-import { attachQemuDgram, attachQemuStream, attachTap, attachVxlan, type Adapter } from '../adapters/index.js';
+import { parsePortName } from '#bridge';
+import { VswitchError } from '../../core/errors.js';
+import type { Switch } from '../../core/switch.js';
+import { attachQemuDgram, attachQemuStream, attachTap, attachVxlan, type Adapter } from '../../adapters/index.js';
 
 export type AttachSpec =
   | { port: string; kind: 'qemu-stream'; addr: string }

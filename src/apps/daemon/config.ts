@@ -16,10 +16,10 @@
  * Every key is checked; an error names the file and the key path (e.g. `bridges.vale0.maxPorts`).
  */
 import { readFileSync } from 'node:fs';
-import { BRIDGE_DEFAULTS, checkBridgeName, parsePortName, type BridgeOptions, type VlanConfig } from '@vswitch/bridge';
-import { VswitchError } from '../errors.js';
+import { BRIDGE_DEFAULTS, checkBridgeName, parsePortName, type BridgeOptions, type VlanConfig } from '#bridge';
+import { VswitchError } from '../../core/errors.js';
 import { checkAttachSpec, type AttachSpec } from './attach.js';
-import type { Switch } from '../switch.js';
+import type { Switch } from '../../core/switch.js';
 
 export interface ServeConfig {
   maxBridges?: number;

@@ -1,5 +1,5 @@
 /**
- * The vde_switch peer (Debian vde2; see docs/INTEROP.md): a daemonized `vde_switch` in a
+ * The vde_switch peer (Debian vde2): a daemonized `vde_switch` in a
  * temporary directory, one `vde_plug SOCKDIR` child process per host, driven from this thread
  * through their stdin/stdout (each frame a 2-byte big-endian length and the frame).
  *
@@ -12,7 +12,7 @@ import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:chil
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FrameBuilder } from '../../frame.js';
+import { FrameBuilder } from '../../../frame.js';
 import { SENDER_INDEX_BYTE, helloFrame, rxMac, sleep, targetsOf, txMac, type PeerRun, type PeerScenario } from './common.js';
 
 export const DEFAULT_VDE_WINDOW = 64;

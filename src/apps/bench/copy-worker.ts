@@ -4,7 +4,7 @@
  * reference for, so both see the same machine load. Progress goes to `live` (frames, bytes).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Region, copyFrame } from 'shared-memory-ring';
+import { Region, copyFrame } from '#rings';
 
 const { frameLen, bufSize, slots, stop, live } = workerData as {
   frameLen: number; bufSize: number; slots: number; stop: SharedArrayBuffer; live: SharedArrayBuffer;
