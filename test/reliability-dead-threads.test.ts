@@ -262,12 +262,12 @@ t.test(`${SWITCH_KILLS} victims killed at random moments, cleaned up by the Swit
     t.ok(await liveMoves(lv) >= 0 || await liveMoves(lv) >= 0, `${S}: the live ports forward`);
     for (let i = 0; i < SWITCH_KILLS; i++) {
       const name = `valeE:v${i}`;
-      const v = sw.openFor(PLACEHOLDER, name, false, false).index;
+      const v = sw.openFor(PLACEHOLDER, name, { share: true }).index;
       let tid = -1;
       const r = await killVictim(victimData(lv, v, i, rand), rand, (w) => {
         // The victim's thread opens the port (as openPort from the Worker would); the placeholder lets go.
         tid = w.threadId;
-        sw.openFor(tid, name, false, false);
+        sw.openFor(tid, name, { share: true });
         void sw.closeFor(PLACEHOLDER, name);
       });
       if (typeof r === 'string') { failures.push(`victim ${i}: ${r}`); break; }

@@ -154,8 +154,9 @@ async function runRemote(a: Args, o: PktGenOptions): Promise<void> {
   } catch (e) {
     die((e as Error).message);
   }
-  if (!a.json) console.log(header(o));
+  const head = header(o); // printed once the daemon's job has its port: a refused open prints only the reason
   const s = client.stream<PktGenReport>('pktgen', { opts: o }, (ev: { event: string; report?: PktGenReport }) => {
+    if (ev.event === 'started' && !a.json) console.log(head);
     if (ev.event === 'report' && ev.report && ev.report.kind === 'interval') console.log(a.json ? JSON.stringify(ev.report) : formatReport(ev.report, a.N));
   });
   const onSig = () => void s.cancel();

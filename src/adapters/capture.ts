@@ -77,10 +77,7 @@ const mirrorState = new WeakMap<Switch, { owner: Map<string, string>; capturePor
 
 function portIndexes(sw: Switch, bridge: string): Map<string, number> {
   const m = new Map<string, number>();
-  for (const b of sw.list()) {
-    if (b.name !== bridge) continue;
-    for (const p of b.ports) if (p.state === 'active') m.set(p.name, p.index);
-  }
+  for (const p of sw.ports(bridge)) if (p.state === 'active') m.set(p.name, p.index);
   return m;
 }
 
@@ -218,7 +215,7 @@ export async function capture(sw: Switch, target: string, sink: string | PcapSin
   } else {
     const name = opts.portName ?? capturePortName(sw, bridge);
     if (!name.startsWith(`${bridge}:`)) throw adapterError(`capture port ${name} must be on bridge ${bridge}`);
-    const p = await sw.open(name, { exclusive: true }).catch(async (e: unknown) => {
+    const p = await sw.open(name, { holder: `a capture of ${target}` }).catch(async (e: unknown) => {
       await finish('error', e as Error); // closes the file
       throw e;
     });
@@ -270,6 +267,7 @@ export async function capture(sw: Switch, target: string, sink: string | PcapSin
     void (async () => {
       for (;;) {
         if (ended) return;
+        if (p.closed) return void finish('gone');
         if (p.pending === 0) {
           const ok = await p.waitAsync(250);
           if (ended) return;

@@ -64,6 +64,8 @@ export interface AdapterStats {
   /** Stream adapters: connections accepted, connections ended, and whether a peer is connected now. */
   connections?: number;
   disconnects?: number;
+  /** Stream adapters: connections refused because a peer was already connected. */
+  refused?: number;
   connected?: boolean;
   /** Where the adapter listens or is bound, e.g. `unix:/run/vm1.sock`, `tcp:127.0.0.1:5600`, `127.0.0.1:4789`. */
   local: string;
@@ -288,6 +290,7 @@ export abstract class AdapterBase extends EventEmitter implements Adapter {
         await this.drainWait;
         continue;
       }
+      if (port.closed) break;
       if (port.pending === 0) {
         const ok = await port.waitAsync();
         if (!ok) {
@@ -367,8 +370,11 @@ export function listAdapters(sw: Switch): Adapter[] {
   return [...(registry.get(sw)?.values() ?? [])];
 }
 
-/** Opens the port for an adapter: exclusively, since two readers of one RX ring would split its frames. */
-export async function openAdapterPort(sw: Switch, portName: string, persistent: boolean | undefined): Promise<Port> {
+/**
+ * Opens the port for an adapter. Always exclusively (two readers of one RX ring would split its
+ * frames); a second opener is told that `the KIND adapter` holds it.
+ */
+export async function openAdapterPort(sw: Switch, portName: string, persistent: boolean | undefined, kind: string): Promise<Port> {
   if (typeof portName !== 'string') throw adapterError(`port name must be a string like vale0:vm1, got ${typeof portName}`);
-  return sw.open(portName, { exclusive: true, persistent: !!persistent });
+  return sw.open(portName, { persistent: !!persistent, holder: `the ${kind} adapter` });
 }

@@ -129,13 +129,13 @@ export class QemuDgramAdapter extends AdapterBase {
  * //              remote.type=inet,remote.host=127.0.0.1,remote.port=5601
  * ```
  */
-export async function attachQemuDgram(sw: Switch, portName: string, opts: QemuDgramOptions): Promise<QemuDgramAdapter> {
+export async function attachQemuDgram(sw: Switch, portName: string, opts: QemuDgramOptions, /** @internal */ kind: 'qemu-dgram' | 'tap' = 'qemu-dgram'): Promise<QemuDgramAdapter> {
   if (!opts || typeof opts !== 'object') throw adapterError('attachQemuDgram needs { local: "ip:port", remote: "ip:port" }');
   const local = parseHostPort(opts.local, 'dgram local');
   const remote = parseHostPort(opts.remote, 'dgram remote');
   if (remote.port === 0) throw adapterError('dgram remote: port 0 is not a destination');
   if (local.family !== remote.family) throw adapterError(`dgram local ${opts.local} and remote ${opts.remote} are not of the same IP family`);
-  const port = await openAdapterPort(sw, portName, opts.persistent);
+  const port = await openAdapterPort(sw, portName, opts.persistent, kind);
   const sock = createSocket({ type: local.family === 6 ? 'udp6' : 'udp4' });
   try {
     sock.bind(local.port, local.host);

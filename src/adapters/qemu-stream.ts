@@ -12,7 +12,8 @@
  * QEMU starts: `attachQemuStream` resolves once the socket listens.
  */
 import { createServer, createConnection, type Server, type Socket } from 'node:net';
-import { lstat, unlink, chmod } from 'node:fs/promises';
+import { lstat, unlink, chmod, mkdtemp, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import type { Switch } from '../core/switch.js';
 import type { Port } from '../core/port.js';
@@ -70,6 +71,8 @@ export class QemuStreamAdapter extends AdapterBase {
   #maxQueue: number;
   connections = 0;
   disconnects = 0;
+  /** Connections refused because a peer was already connected. */
+  refused = 0;
 
   /** @internal use attachQemuStream */
   constructor(sw: Switch, port: Port, spec: ParsedStreamSpec, server: Server, local: string, opts: QemuStreamOptions) {
@@ -103,11 +106,14 @@ export class QemuStreamAdapter extends AdapterBase {
       s.destroy();
       return;
     }
-    const old = this.#peer;
-    if (old) {
-      // A newer connection wins (QEMU restarted); the old one's data is ignored from now on.
-      this.#dropPeer(old);
-      old.destroy();
+    if (this.#peer !== null) {
+      // One peer per port: a second client must not take the VM's traffic. A restarted QEMU
+      // reconnects once the old connection has closed.
+      this.refused++;
+      s.on('error', () => {});
+      s.destroy();
+      this.emit('refused', s.remoteAddress ?? this.#local);
+      return;
     }
     this.#peer = s;
     this.connections++;
@@ -189,7 +195,7 @@ export class QemuStreamAdapter extends AdapterBase {
   }
 
   override stats(): AdapterStats {
-    return { ...this.baseStats(), connections: this.connections, disconnects: this.disconnects, connected: this.connected };
+    return { ...this.baseStats(), connections: this.connections, disconnects: this.disconnects, refused: this.refused, connected: this.connected };
   }
 
   protected async shutdown(): Promise<void> {
@@ -202,6 +208,38 @@ export class QemuStreamAdapter extends AdapterBase {
     await closed;
     if (this.spec.type === 'unix' && this.spec.path) await unlink(this.spec.path).catch(() => {});
   }
+}
+
+/**
+ * Listens on the unix socket `path` so that it never exists with a looser mode than `mode`: the
+ * socket is bound inside a fresh directory of mode 0700 next to `path`, given its mode, then
+ * renamed into place (where that temporary path would be over the 107-byte limit, the process
+ * umask is narrowed around bind instead; that works on the main thread only).
+ */
+async function listenPrivately(server: Server, path: string, mode: number): Promise<void> {
+  const dir = dirname(path);
+  if (Buffer.byteLength(dir) + 14 <= 107) {
+    const tmp = await mkdtemp(join(dir, '.vs-'));
+    try {
+      const p = join(tmp, 's');
+      server.listen({ path: p, exclusive: true });
+      await once(server, 'listening');
+      await chmod(p, mode);
+      await rename(p, path);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+    return;
+  }
+  let old: number | undefined;
+  try { old = process.umask(0o777 & ~mode); } catch { /* not allowed in Workers */ }
+  try {
+    server.listen({ path, exclusive: true });
+  } finally {
+    if (old !== undefined) process.umask(old);
+  }
+  await once(server, 'listening');
+  await chmod(path, mode);
 }
 
 /** Whether something accepts connections on the unix socket at `path`. */
@@ -236,13 +274,14 @@ export async function attachQemuStream(sw: Switch, portName: string, spec: Strea
       await unlink(path);
     }
   }
-  const port = await openAdapterPort(sw, portName, opts.persistent);
+  const port = await openAdapterPort(sw, portName, opts.persistent, 'qemu-stream');
   const server = createServer({ noDelay: true } as Parameters<typeof createServer>[0]);
   try {
-    if (parsed.type === 'unix') server.listen({ path: parsed.path, exclusive: true });
-    else server.listen({ host: parsed.host, port: parsed.port, exclusive: true });
-    await once(server, 'listening');
-    if (parsed.type === 'unix') await chmod(parsed.path!, opts.mode ?? 0o600);
+    if (parsed.type === 'unix') await listenPrivately(server, parsed.path!, opts.mode ?? 0o600);
+    else {
+      server.listen({ host: parsed.host, port: parsed.port, exclusive: true });
+      await once(server, 'listening');
+    }
   } catch (e) {
     server.close();
     await port.close();

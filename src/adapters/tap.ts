@@ -49,7 +49,7 @@ export async function attachTap(sw: Switch, portName: string, opts: TapOptions):
   if (ip(['link', 'show', opts.name]).ok) throw adapterError(`tap: a network interface named ${opts.name} already exists`);
   const ours = await freeUdpPort();
   const theirs = await freeUdpPort();
-  const a = await attachQemuDgram(sw, portName, { local: `127.0.0.1:${ours}`, remote: `127.0.0.1:${theirs}`, persistent: opts.persistent });
+  const a = await attachQemuDgram(sw, portName, { local: `127.0.0.1:${ours}`, remote: `127.0.0.1:${theirs}`, persistent: opts.persistent }, 'tap');
   a.kind = 'tap';
   let child: ChildProcess | undefined;
   let stderr = '';

@@ -401,7 +401,7 @@ export async function attachVxlan(sw: Switch, portName: string, opts: VxlanOptio
   if (opts.ageing !== undefined && !(opts.ageing > 0)) throw adapterError(`vxlan ageing must be > 0 seconds, got ${opts.ageing}`);
   if (opts.maxMacs !== undefined && !(Number.isInteger(opts.maxMacs) && opts.maxMacs > 0)) throw adapterError(`vxlan maxMacs must be a positive integer, got ${opts.maxMacs}`);
 
-  const port = await openAdapterPort(sw, portName, opts.persistent);
+  const port = await openAdapterPort(sw, portName, opts.persistent, 'vxlan');
   let ep: Endpoint;
   try {
     ep = await endpointFor(local, opts.recvBufferSize ?? 4 << 20);

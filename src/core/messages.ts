@@ -13,7 +13,16 @@ export const THREADS_CHANNEL = 'vswitch:threads';
 export interface OpenOptions {
   /** Keep the port after its last close (like `vale-ctl -n`). Default false. */
   persistent?: boolean;
-  /** Fail with ERR_PORT_BUSY if the port is already open. Default false. */
+  /**
+   * A port has one user at a time: a second open fails with ERR_PORT_BUSY naming the holder.
+   * `share: true` lets several openers that all pass it hold the port together (for tools that
+   * use its TX and RX rings from different threads, like the join tool); each ring must still
+   * have one user. Default false.
+   */
+  share?: boolean;
+  /** Who holds the port, as a second opener is told (default "thread N"), e.g. "the qemu-stream adapter". */
+  holder?: string;
+  /** Accepted for compatibility: every open is exclusive unless `share` is set. */
   exclusive?: boolean;
   /** Milliseconds to wait for the switch to answer from a Worker (default 5000). */
   timeoutMs?: number;
@@ -31,8 +40,8 @@ export interface BridgeSummary {
 }
 
 export type Request =
-  | { op: 'open'; id: string; threadId: number; name: string; persistent: boolean; exclusive: boolean }
-  | { op: 'close'; id: string; threadId: number; name: string }
+  | { op: 'open'; id: string; threadId: number; name: string; persistent: boolean; share: boolean; holder?: string; os?: unknown }
+  | { op: 'close'; id: string; threadId: number; name: string; gen?: number }
   | { op: 'list'; id: string; threadId: number }
   | { op: 'fdb'; id: string; threadId: number; bridge: string };
 

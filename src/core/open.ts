@@ -10,6 +10,7 @@ import { CHANNEL_PREFIX, type OpenOptions, type OpenReply, type Reply, type Requ
 import { Port } from './port.js';
 import { findLocalSwitch, watchWorkers } from './threads.js';
 import { bridgeView } from './views.js';
+import { thisOsThread } from './liveness.js';
 
 let seq = 0;
 
@@ -43,11 +44,11 @@ export async function openPort(name: string, opts: OpenOptions = {}): Promise<Po
   const local = findLocalSwitch(switchName);
   if (local) return local.open(name, opts);
   const reply = (await request(switchName, {
-    op: 'open', name, persistent: !!opts.persistent, exclusive: !!opts.exclusive,
+    op: 'open', name, persistent: !!opts.persistent, share: !!opts.share, holder: opts.holder, os: thisOsThread(),
   } as Omit<Request, 'id' | 'threadId'>, opts.timeoutMs ?? 5000)) as OpenReply;
   const { bridge, fw } = bridgeView(reply.sab);
   return new Port(bridge, fw, reply.index, reply.name, reply.gen, {
-    close: async (p) => { await request(switchName, { op: 'close', name: p.name } as Omit<Request, 'id' | 'threadId'>, opts.timeoutMs ?? 5000); },
+    close: async (p) => { await request(switchName, { op: 'close', name: p.name, gen: reply.gen } as Omit<Request, 'id' | 'threadId'>, opts.timeoutMs ?? 5000); },
   });
 }
 

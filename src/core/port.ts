@@ -120,7 +120,11 @@ export class Port implements AsyncIterable<Uint8Array> {
     this.#hooks = hooks;
   }
 
-  /** True once the port was closed here, or removed from the switch. */
+  /**
+   * True once the port was closed here, or removed from the switch. The port's slot may then be
+   * reused by another port (its generation changes), so every method of a closed handle throws
+   * ERR_CLOSED instead of touching rings that are no longer its own.
+   */
   get closed(): boolean {
     if (this.#closed) return true;
     const r = this.#bridge.region;
@@ -133,13 +137,15 @@ export class Port implements AsyncIterable<Uint8Array> {
 
   /** Largest frame this port can send or receive, in bytes. */
   get mtu(): number {
+    this.#check();
     return this.#tx.bufSize;
   }
 
   // ---- receive -------------------------------------------------------------------------------
 
-  /** Frames waiting in the RX ring, without taking them. */
+  /** Frames waiting in the RX ring, without taking them (0 once the port is closed). */
   get pending(): number {
+    if (this.closed) return 0;
     return this.#rx.space() - this.#held;
   }
 
@@ -148,7 +154,8 @@ export class Port implements AsyncIterable<Uint8Array> {
    * stay valid until the next receive() or release(). Allocates nothing.
    */
   receive(max = 0x7fffffff): RxBatch {
-    this.release();
+    this.#check();
+    this.#release();
     const rx = this.#rx;
     let n = rx.space();
     if (n > max) n = max;
@@ -161,6 +168,11 @@ export class Port implements AsyncIterable<Uint8Array> {
 
   /** Gives the slots of the last batch back to the switch. */
   release(): void {
+    this.#check();
+    this.#release();
+  }
+
+  #release(): void {
     if (this.#held > 0) {
       this.#rx.advance(this.#held);
       this.#held = 0;
@@ -170,7 +182,8 @@ export class Port implements AsyncIterable<Uint8Array> {
 
   /** The next frame as a copy, or null if none is waiting. */
   recv(): Uint8Array | null {
-    this.release();
+    this.#check();
+    this.#release();
     const rx = this.#rx;
     while (rx.space() > 0) {
       const h = rx.head;
@@ -188,12 +201,13 @@ export class Port implements AsyncIterable<Uint8Array> {
    * Returns true when frames are waiting. Workers only: the main thread cannot block.
    */
   wait(timeoutMs = Infinity): boolean {
+    this.#check();
     const rx = this.#rx;
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       const seen = rx.tail;
-      if (this.pending > 0) return true;
       if (this.closed) return false;
+      if (rx.space() - this.#held > 0) return true;
       const left = deadline - performance.now();
       if (left <= 0) return false;
       rx.waitTail(seen, { spin: this.spin, timeoutMs: Math.min(left, 1000) });
@@ -202,12 +216,13 @@ export class Port implements AsyncIterable<Uint8Array> {
 
   /** Resolves true when a frame is waiting, false when the port closes or `timeoutMs` passes. */
   async waitAsync(timeoutMs = Infinity): Promise<boolean> {
+    this.#check();
     const rx = this.#rx;
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       const seen = rx.tail;
-      if (this.pending > 0) return true;
       if (this.closed) return false;
+      if (rx.space() - this.#held > 0) return true;
       const left = deadline - performance.now();
       if (left <= 0) return false;
       await rx.waitTailAsync(seen, { spin: this.spin, timeoutMs: Math.min(left, 1000) });
@@ -217,6 +232,7 @@ export class Port implements AsyncIterable<Uint8Array> {
   /** Yields copies of received frames until the port closes. */
   async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array, void, undefined> {
     for (;;) {
+      if (this.closed) return;
       const f = this.recv();
       if (f) {
         yield f;
@@ -270,6 +286,7 @@ export class Port implements AsyncIterable<Uint8Array> {
 
   /** Forwards whatever is pending in the TX ring (txsync). */
   flush(): number {
+    this.#check();
     const r = this.#fw.txsync(this.index);
     if (r < 0) throw new VswitchError(ERR.CLOSED, `port ${this.name} is closed`);
     return r;
@@ -316,13 +333,14 @@ export class Port implements AsyncIterable<Uint8Array> {
 
   /** This port's counters (see @vswitch/bridge COUNTER_NAMES). */
   stats(): PortCounters {
+    this.#check();
     return this.#bridge.counters(this.index);
   }
 
   /** Closes this handle. The port is destroyed on its last close unless it is persistent. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    this.release();
+    if (!this.closed) this.#release(); // not when the slot already belongs to another port
     this.#closed = true;
     this.#rx.wakeAll();
     await this.#hooks.close(this);

@@ -21,6 +21,7 @@ import { CHANNEL_PREFIX, THREADS_CHANNEL, type BridgeSummary, type OpenOptions, 
 import { Port } from './port.js';
 import { registerLocalSwitch, unregisterLocalSwitch, watchWorkers, type LocalSwitch } from './threads.js';
 import { bridgeView } from './views.js';
+import { isOsThread, osThreadAlive, type OsThread } from './liveness.js';
 
 export interface SwitchOptions {
   /** Name of this switch; Workers reach it with `openPort(name, { switch })`. Default "default". */
@@ -38,7 +39,17 @@ interface PortRecord {
   persistent: boolean;
   /** Opens per thread id. */
   opens: Map<number, number>;
+  /** The current holders opened it with `share` (then only sharing opens may join). */
+  share: boolean;
+  /** Who holds it, for ERR_PORT_BUSY messages. */
+  holder: string;
 }
+
+/** How often the Switch checks that the threads holding its ports still run (ms). */
+const LIVENESS_MS = 200;
+
+/** Length limit of a holder description (it travels in error messages). */
+const MAX_HOLDER = 80;
 
 export class Switch implements LocalSwitch {
   readonly name: string;
@@ -49,6 +60,9 @@ export class Switch implements LocalSwitch {
   readonly #channel: BroadcastChannel;
   readonly #threads: BroadcastChannel;
   readonly #removing = new Set<Promise<void>>();
+  /** Other threads that opened ports here, as OS threads: checked every LIVENESS_MS. */
+  readonly #remote = new Map<number, OsThread>();
+  #watchdog: NodeJS.Timeout | null = null;
   #closed = false;
 
   constructor(opts: SwitchOptions = {}) {
@@ -107,9 +121,9 @@ export class Switch implements LocalSwitch {
 
   /** Opens a port from this thread (creating it, and its bridge, if needed). */
   async open(name: string, opts: OpenOptions = {}): Promise<Port> {
-    const r = this.openFor(threadId, name, !!opts.persistent, !!opts.exclusive);
+    const r = this.openFor(threadId, name, opts);
     const { bridge, fw } = bridgeView(r.sab);
-    return new Port(bridge, fw, r.index, r.name, r.gen, { close: (p) => this.closeFor(threadId, p.name) });
+    return new Port(bridge, fw, r.index, r.name, r.gen, { close: (p) => this.closeFor(threadId, p.name, r.gen) });
   }
 
   /** Creates a persistent port without opening it (like `vale-ctl -n`). */
@@ -128,16 +142,38 @@ export class Switch implements LocalSwitch {
     await this.#destroy(name, rec);
   }
 
+  /**
+   * Who holds port `name` now ("the qemu-stream adapter", "thread 3"), or null when nobody has
+   * it open.
+   */
+  holderOf(name: string): string | null {
+    const rec = this.#ports.get(name);
+    return rec && rec.opens.size > 0 ? rec.holder : null;
+  }
+
   /** @internal Opens `name` on behalf of thread `tid`. */
-  openFor(tid: number, name: string, persistent: boolean, exclusive: boolean): OpenReply {
+  openFor(tid: number, name: string, opts: { persistent?: boolean; share?: boolean; holder?: string } = {}): OpenReply {
     this.#checkOpen();
     const p = parsePortName(name);
-    let rec = this.#ports.get(p.name);
-    if (rec && exclusive && [...rec.opens.values()].some((n) => n > 0)) {
-      throw new VswitchError(ERR.PORT_BUSY, `port ${p.name} is already open and an exclusive open was asked`);
+    const share = opts.share === true;
+    let holder = `thread ${tid}`;
+    if (opts.holder !== undefined) {
+      if (typeof opts.holder !== 'string' || opts.holder.length === 0 || opts.holder.length > MAX_HOLDER) {
+        throw new VswitchError(ERR.BAD_ARG, `holder must be a non-empty string of at most ${MAX_HOLDER} characters`);
+      }
+      holder = opts.holder;
     }
-    if (!rec) rec = this.#attach(p.name, p.bridge, persistent);
-    else if (persistent) rec.persistent = true;
+    let rec = this.#ports.get(p.name);
+    if (rec && rec.opens.size > 0 && !(rec.share && share)) {
+      throw new VswitchError(ERR.PORT_BUSY,
+        `${p.name} is held by ${rec.holder}${rec.share ? ' (shared; open it with share: true to join)' : ''}; use vswitch capture -i ${p.name} to watch it`);
+    }
+    if (!rec) rec = this.#attach(p.name, p.bridge, !!opts.persistent);
+    else if (opts.persistent) rec.persistent = true;
+    if (rec.opens.size === 0) {
+      rec.share = share;
+      rec.holder = holder;
+    }
     rec.opens.set(tid, (rec.opens.get(tid) ?? 0) + 1);
     const b = this.bridge(rec.bridge);
     b.setOwner(rec.index, tid);
@@ -154,15 +190,16 @@ export class Switch implements LocalSwitch {
       throw e;
     }
     const gen = b.region.u32[b.portWord(index, P_GEN)];
-    const rec: PortRecord = { bridge: bridgeName, index, gen, persistent, opens: new Map() };
+    const rec: PortRecord = { bridge: bridgeName, index, gen, persistent, opens: new Map(), share: false, holder: '' };
     this.#ports.set(name, rec);
     return rec;
   }
 
   /** @internal Thread `tid` closes one open of `name`. */
-  async closeFor(tid: number, name: string): Promise<void> {
+  async closeFor(tid: number, name: string, gen?: number): Promise<void> {
     const rec = this.#ports.get(name);
     if (!rec) return;
+    if (gen !== undefined && rec.gen !== gen) return; // a later port of the same name: not ours to close
     const n = rec.opens.get(tid) ?? 0;
     if (n <= 1) rec.opens.delete(tid); else rec.opens.set(tid, n - 1);
     if (rec.opens.size === 0 && !rec.persistent) await this.#destroy(name, rec);
@@ -193,6 +230,7 @@ export class Switch implements LocalSwitch {
    * of ports (destroying ports it was the last user of). Called when a Worker exits.
    */
   threadExited(tid: number): void {
+    this.#remote.delete(tid);
     for (const b of this.#bridges.values()) b.reclaimThread(tid);
     for (const [name, rec] of [...this.#ports]) {
       const n = rec.opens.get(tid);
@@ -267,6 +305,19 @@ export class Switch implements LocalSwitch {
     }));
   }
 
+  /**
+   * Ports with their counters, without reading any MAC table: of one bridge, or of all. Cheaper
+   * than list() for tools that look ports up (capture, ctl stats).
+   */
+  ports(bridgeName?: string): (PortInfo & { bridge: string })[] {
+    const out: (PortInfo & { bridge: string })[] = [];
+    for (const b of this.#bridges.values()) {
+      if (bridgeName !== undefined && b.name !== bridgeName) continue;
+      for (const p of b.ports()) out.push({ ...p, bridge: b.name, persistent: this.#ports.get(p.name)?.persistent ?? p.persistent });
+    }
+    return out;
+  }
+
   /** The MAC table of a bridge: MAC, port, age in seconds. */
   fdb(bridgeName: string): MacEntry[] {
     return this.bridge(bridgeName).macTable();
@@ -283,9 +334,31 @@ export class Switch implements LocalSwitch {
     if (this.#closed) return;
     await Promise.all([...this.#removing]);
     this.#closed = true;
+    if (this.#watchdog) clearInterval(this.#watchdog);
+    this.#watchdog = null;
+    this.#remote.clear();
     this.#channel.close();
     this.#threads.close();
     unregisterLocalSwitch(this);
+  }
+
+  /** Watches thread `tid` (another thread of this process) until it dies, then reclaims what it held. */
+  #watch(tid: number, os: OsThread): void {
+    if (tid === threadId || this.#remote.has(tid)) return;
+    this.#remote.set(tid, os);
+    if (this.#watchdog) return;
+    this.#watchdog = setInterval(() => {
+      for (const [t, o] of this.#remote) {
+        if (osThreadAlive(o)) continue;
+        this.#remote.delete(t);
+        this.threadExited(t);
+      }
+      if (this.#remote.size === 0 && this.#watchdog) {
+        clearInterval(this.#watchdog);
+        this.#watchdog = null;
+      }
+    }, LIVENESS_MS);
+    this.#watchdog.unref();
   }
 
   #checkOpen(): void {
@@ -299,10 +372,11 @@ export class Switch implements LocalSwitch {
     try {
       switch (req.op) {
         case 'open':
-          reply(this.openFor(req.threadId, req.name, req.persistent, req.exclusive));
+          reply(this.openFor(req.threadId, req.name, { persistent: req.persistent, share: req.share, holder: req.holder }));
+          if (isOsThread(req.os)) this.#watch(req.threadId, req.os);
           break;
         case 'close':
-          this.closeFor(req.threadId, req.name).then(() => reply(true), fail);
+          this.closeFor(req.threadId, req.name, typeof req.gen === 'number' ? req.gen : undefined).then(() => reply(true), fail);
           break;
         case 'list':
           reply(this.list());

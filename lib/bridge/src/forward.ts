@@ -312,7 +312,7 @@ export class Forwarder {
       Atomics.store(i32, pw + (P_BUSY >>> 2), 0);
       return -1;
     }
-    if (!this.manualClock) this.now = ((Date.now() / 1000) | 0) - this.bridge.epoch;
+    if (!this.manualClock) this.now = Math.floor(Date.now() / 1000) - this.bridge.epoch;
     const total = pending;
     const u32 = this.u32;
     const u16 = this.u16;

@@ -161,17 +161,18 @@ export async function runScenario(s: Scenario, warmup: number, duration: number)
     const rx: PktGenJob[] = [];
     for (let i = 0; i < s.receivers; i++) {
       const port = `valeb:r${i}`;
+      sw.createPort(port); // kept across the hello's close: the receiver job then holds it alone
       const p = await sw.open(port);
       const f = new Uint8Array(60);
       f.set([0xff, 0xff, 0xff, 0xff, 0xff, 0xff], 0);
       f.set(rxMac(i).split(':').map((x) => parseInt(x, 16)), 6);
       f[12] = 0x08;
       p.send(f);
+      await p.close();
       const job = startPktGen({ port, func: 'rx', switch: name, batch: 1024 });
       rx.push(job);
       jobs.push(job);
       await job.started;
-      await p.close();
     }
     const dstMac = s.bcast ? 'ff:ff:ff:ff:ff:ff' : rxMac(0);
     for (let i = 0; i < s.senders; i++) {

@@ -118,8 +118,11 @@ export function encodeLine(msg: unknown): string {
  */
 export class LineSplitter {
   readonly maxLine: number;
-  #buf: Buffer = Buffer.alloc(0);
-  #scan = 0;
+  // Chunks received and not yet returned; chunks before #scanned hold no newline. Work is linear
+  // in the bytes received: each byte is scanned once and copied at most once (into its line).
+  #chunks: Buffer[] = [];
+  #len = 0;
+  #scanned = 0;
 
   constructor(maxLine: number) {
     this.maxLine = maxLine;
@@ -127,11 +130,13 @@ export class LineSplitter {
 
   /** Bytes held that are not yet a complete line. */
   get pending(): number {
-    return this.#buf.length;
+    return this.#len;
   }
 
   push(chunk: Buffer): void {
-    this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
+    if (chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#len += chunk.length;
   }
 
   /**
@@ -139,23 +144,35 @@ export class LineSplitter {
    * received is longer than the limit.
    */
   next(): Buffer | null | false {
-    const buf = this.#buf;
-    const nl = buf.indexOf(10, this.#scan);
-    if (nl < 0) {
-      this.#scan = buf.length;
-      return buf.length > this.maxLine ? false : null;
+    const chunks = this.#chunks;
+    let before = 0; // bytes in the chunks before #scanned
+    for (let k = 0; k < this.#scanned; k++) before += chunks[k]!.length;
+    for (let k = this.#scanned; k < chunks.length; k++) {
+      const c = chunks[k]!;
+      const nl = c.indexOf(10);
+      if (nl < 0) {
+        before += c.length;
+        this.#scanned = k + 1;
+        if (before > this.maxLine) return false;
+        continue;
+      }
+      if (before + nl > this.maxLine) return false;
+      const line = k === 0 ? c.subarray(0, nl) : Buffer.concat([...chunks.slice(0, k), c.subarray(0, nl)], before + nl);
+      const rest = c.subarray(nl + 1);
+      chunks.splice(0, k + 1);
+      if (rest.length > 0) chunks.unshift(rest);
+      this.#len -= before + nl + 1;
+      this.#scanned = 0;
+      const n = line.length;
+      return n > 0 && line[n - 1] === 13 ? line.subarray(0, n - 1) : line;
     }
-    if (nl > this.maxLine) return false;
-    const end = nl > 0 && buf[nl - 1] === 13 ? nl - 1 : nl;
-    const line = buf.subarray(0, end);
-    this.#buf = buf.subarray(nl + 1);
-    this.#scan = 0;
-    return line;
+    return this.#len > this.maxLine ? false : null;
   }
 
   clear(): void {
-    this.#buf = Buffer.alloc(0);
-    this.#scan = 0;
+    this.#chunks = [];
+    this.#len = 0;
+    this.#scanned = 0;
   }
 }
 

@@ -480,12 +480,7 @@ export class ControlServer {
   }
 
   #stats(port: unknown): PortStats | PortStats[] {
-    const all: PortStats[] = [];
-    for (const b of this.switch.list()) {
-      for (const p of b.ports) {
-        all.push({ name: p.name, bridge: b.name, index: p.index, persistent: p.persistent, counters: { ...p.counters } });
-      }
-    }
+    const all: PortStats[] = this.switch.ports().map((p) => ({ name: p.name, bridge: p.bridge, index: p.index, persistent: p.persistent, counters: p.counters }));
     if (port === undefined || port === null) return all;
     if (typeof port !== 'string') throw badRequest('stats takes {"port": "vale0:p"} or no port');
     const name = parsePortName(port).name;

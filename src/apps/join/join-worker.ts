@@ -30,7 +30,7 @@ function run(s: Port, d: Port): void {
     const rx = s.receive(tx.count);
     const n = rx.count;
     if (n === 0) {
-      if (!s.wait(100) && s.closed) throw Object.assign(new Error(`port ${s.name} was closed or removed`), { code: 'ERR_PORT_CLOSED' });
+      if (s.closed || (!s.wait(100) && s.closed)) throw Object.assign(new Error(`port ${s.name} was closed or removed`), { code: 'ERR_PORT_CLOSED' });
       continue;
     }
     const sb = rx.buffer;
@@ -60,8 +60,9 @@ function run(s: Port, d: Port): void {
 let s: Port | undefined;
 let d: Port | undefined;
 try {
-  s = await openPort(src, { switch: switchName });
-  d = await openPort(dst, { switch: switchName });
+  // Each port is used by both Workers: one reads its RX ring, the other writes its TX ring.
+  s = await openPort(src, { switch: switchName, share: true, holder: 'vswitch bridge (join)' });
+  d = await openPort(dst, { switch: switchName, share: true, holder: 'vswitch bridge (join)' });
   parentPort!.postMessage({ type: 'started' });
   run(s, d);
 } catch (e) {

@@ -9,7 +9,7 @@ import type { PktGenOptions } from './types.js';
 
 const { opts, stop, live } = workerData as { opts: PktGenOptions; stop: SharedArrayBuffer; live: SharedArrayBuffer };
 try {
-  const port = await openPort(opts.port, { switch: opts.switch });
+  const port = await openPort(opts.port, { switch: opts.switch, holder: `pkt-gen -f ${opts.func}` });
   const gen = new PktGen(port, opts, { stop: new Int32Array(stop), live: new Float64Array(live) });
   parentPort!.postMessage({ type: 'started' });
   gen.run((r) => parentPort!.postMessage({ type: 'report', report: r }));
