@@ -107,6 +107,7 @@ t.test('the port is held exclusively', async (t) => {
   t.teardown(() => sw.close());
   const nic = await attachV86(new FakeV86(), 'vale0:vm', { switch: sw.name });
   await t.rejects(attachV86(new FakeV86(), 'vale0:vm', { switch: sw.name }), { code: 'ERR_PORT_BUSY' }, 'a second NIC cannot take the port');
+  await t.rejects(sw.open('vale0:vm'), { code: 'ERR_PORT_BUSY', message: /the v86 adapter/ }, 'nor can anyone else; the refusal names the holder');
   await nic.detach();
 });
 
@@ -131,4 +132,16 @@ t.test('a Port passed in stays open after detach', async (t) => {
   await new Promise((r) => setTimeout(r, 50));
   t.equal(peer.pending, 1, 'nothing more is sent after detach');
   await port.close();
+});
+
+t.test('the adapter ends when its port is closed under it', async (t) => {
+  const sw = new Switch({ name: `v86a-${process.pid}-4` });
+  t.teardown(() => sw.close());
+  const port = await sw.open('vale0:gone');
+  const emu = new FakeV86();
+  const nic = await attachV86(emu, port);
+  await port.close();
+  t.ok(await waitFor(() => nic.closed, 2000), 'the adapter noticed and detached itself');
+  t.doesNotThrow(() => emu.transmit(ethFrame(B, A, 1)), 'a frame from the guest afterwards is ignored, not thrown into the emulator');
+  t.equal(emu.listeners.get('net0-send')?.size, 0, 'and its listener is gone');
 });

@@ -176,7 +176,9 @@ class V86Adapter implements V86Attachment {
     this.#emu.add_listener(this.#sendEvent, this.#onSend as (v: never) => void);
     this.#emu.add_listener(this.#macEvent, this.#onMac as (v: never) => void);
     this.#loop = this.#rxLoop().catch((e: unknown) => {
+      // The port went away between checks: the adapter ends, as when the loop sees it closed.
       this.lastError = e;
+      if (!this.#closed) void this.detach();
     });
   }
 
@@ -283,6 +285,7 @@ class V86Adapter implements V86Attachment {
     const max = this.#rxBatch;
     for (;;) {
       if (this.#closed) return;
+      if (port.closed) break;
       if (port.pending === 0) {
         // detach() ends the wait at once (a port we do not own cannot be closed to wake us, and a
         // pending Atomics.waitAsync does not keep Node's event loop alive); the wait itself is
@@ -357,8 +360,12 @@ class V86Adapter implements V86Attachment {
       this.#stop(false);
       this.#emu.remove_listener(this.#sendEvent, this.#onSend as (v: never) => void);
       this.#emu.remove_listener(this.#macEvent, this.#onMac as (v: never) => void);
-      if (this.#ownsPort) await this.port.close();
-      else this.port.release();
+      try {
+        if (this.#ownsPort) await this.port.close();
+        else if (!this.port.closed) this.port.release();
+      } catch {
+        // already closed under us: nothing to give back
+      }
       if (this.#loop) await this.#loop;
     })();
     return this.#closing;
@@ -403,7 +410,7 @@ export async function attachV86(emulator: V86Emulator, port: string | Port, opts
   }
   if (typeof port === 'string') {
     const p = await openPort(port, {
-      exclusive: true, persistent: !!opts.persistent, ...(opts.switch ? { switch: opts.switch } : {}),
+      exclusive: true, holder: 'the v86 adapter', persistent: !!opts.persistent, ...(opts.switch ? { switch: opts.switch } : {}),
       ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
     });
     return new V86Adapter(emulator, bus, p, true, nic, rxBatch);
