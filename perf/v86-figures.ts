@@ -3,7 +3,7 @@
  * attachV86 on ports of one bridge) or by v86's own `inbrowser` relay (a BroadcastChannel every
  * guest's NIC posts every frame to), on the same kernel, initrd and command line.
  *
- *   node dist/perf/v86-figures.js --image DIR [--mode switch|inbrowser|both] [--pings 10] [--kib 2048] [--json]
+ *   node dist/perf/v86-figures.js --image DIR [--mode switch|inbrowser|both] [--pings 10] [--kib 2048] [--append CMDLINE] [--json]
  *
  * DIR holds vmlinuz and initrd.cpio as test/vm/build-v86-image.sh writes them (the tests cache one
  * under $TMPDIR/vswitch-v86-cache/<hash>/). BIOS: Debian's seabios.
@@ -21,7 +21,7 @@ import { Switch } from 'vswitch';
 import { startV86Guest, V86Guest } from '../src/v86/index.js';
 
 const BIOS = '/usr/share/seabios/bios.bin';
-const APPEND = 'console=ttyS0 quiet tsc=reliable mitigations=off cryptomgr.notests noisapnp';
+const APPEND = 'console=ttyS0 quiet tsc=reliable mitigations=off cryptomgr.notests noisapnp initcall_blacklist=init_kprobe_trace';
 
 interface InbrowserJob { kernel: string; initrd: string; bios: string; append: string }
 
@@ -63,11 +63,11 @@ interface Figures {
   tcp: { kib: number; seconds: number; kibPerS: number; cpuPerGuestPct: number }; idleCpuPerGuestPct: number; load: number[];
 }
 
-async function measure(mode: 'switch' | 'inbrowser', dir: string, pings: number, kib: number): Promise<Figures> {
+async function measure(mode: 'switch' | 'inbrowser', dir: string, pings: number, kib: number, base: string): Promise<Figures> {
   const kernel = join(dir, 'vmlinuz');
   const initrd = join(dir, 'initrd.cpio');
   const sw = mode === 'switch' ? new Switch({ name: `v86fig-${process.pid}` }) : null;
-  const append = (n: number) => `${APPEND} vs_name=v${n} vs_ip=10.0.77.${n}/24 vs_mac=52:54:00:77:00:0${n}`;
+  const append = (n: number) => `${base} vs_name=v${n} vs_ip=10.0.77.${n}/24 vs_mac=52:54:00:77:00:0${n}`;
   const t0 = performance.now();
   const start = async (n: number): Promise<V86Guest> => {
     if (sw) return startV86Guest({ kernel, initrd, bios: BIOS, append: append(n), port: `vale0:v${n}`, switch: sw.name });
@@ -120,14 +120,14 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       image: { type: 'string' }, mode: { type: 'string', default: 'both' }, pings: { type: 'string', default: '10' },
-      kib: { type: 'string', default: '2048' }, json: { type: 'boolean', default: false },
+      kib: { type: 'string', default: '2048' }, append: { type: 'string', default: APPEND }, json: { type: 'boolean', default: false },
     },
   });
   if (!values.image) throw new Error('--image DIR is required (a directory with vmlinuz and initrd.cpio from test/vm/build-v86-image.sh)');
   const modes = values.mode === 'both' ? (['switch', 'inbrowser'] as const) : [values.mode as 'switch' | 'inbrowser'];
   const all: Figures[] = [];
   for (const mode of modes) {
-    const f = await measure(mode, values.image, Number(values.pings), Number(values.kib));
+    const f = await measure(mode, values.image, Number(values.pings), Number(values.kib), values.append!);
     all.push(f);
     if (!values.json) {
       console.log(`${mode}: boot ${f.bootS.toFixed(1)} s; ping ${f.ping.received}/${f.ping.sent}, RTT min/median/max ${f.ping.min}/${f.ping.median}/${f.ping.max} ms; ` +

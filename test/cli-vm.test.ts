@@ -45,7 +45,7 @@ t.test('vswitch vm --v86 puts a guest on the daemon\'s bridge', { skip, timeout:
   const client = await ControlClient.connect(socket);
   t.teardown(() => client.close());
 
-  const append = `console=ttyS0 quiet tsc=reliable mitigations=off cryptomgr.notests noisapnp vs_name=c1 vs_ip=10.0.77.21/24 vs_mac=${GUEST_MAC}`;
+  const append = `console=ttyS0 quiet tsc=reliable mitigations=off cryptomgr.notests noisapnp initcall_blacklist=init_kprobe_trace vs_name=c1 vs_ip=10.0.77.21/24 vs_mac=${GUEST_MAC}`;
   const vm = spawn(process.execPath, [CLI, 'vm', '--v86', '--kernel', image.kernel, '--initrd', image.initrd, '--bios', image.bios,
     '--append', append, '-i', 'vale0:c1', '--socket', socket], { env: cliEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';

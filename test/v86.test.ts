@@ -18,7 +18,7 @@ import { v86Image, type V86Image } from './vm/v86-image.js';
 
 /** Generous: the 2-core test machines are shared, and a v86 boot takes 10–60 s there. */
 const BOOT_MS = 240_000;
-const APPEND = 'console=ttyS0 quiet tsc=reliable mitigations=off cryptomgr.notests noisapnp';
+const APPEND = 'console=ttyS0 quiet tsc=reliable mitigations=off cryptomgr.notests noisapnp initcall_blacklist=init_kprobe_trace';
 
 const img = await v86Image();
 const skip = typeof img === 'string' ? img : false;
