@@ -7,6 +7,7 @@
  * | entry point         | what                                                          |
  * | ------------------- | ------------------------------------------------------------- |
  * | `vswitch/adapters`  | QEMU stream/dgram, VXLAN, TAP, pcap capture/replay as ports    |
+ * | `vswitch/v86`       | v86 guests: attachV86, startV86Guest                           |
  * | `vswitch/control`   | the daemon (`vswitch serve`): control server, client, config    |
  * | `vswitch/pktgen`    | the pkt-gen engine, run in a Worker on a port                  |
  * | `vswitch/bench`     | the benchmark scenarios behind `vswitch bench`                 |

@@ -43,7 +43,7 @@ export const DROP_REASONS = [
 export type DropReason = (typeof DROP_REASONS)[number];
 export type DropCounters = Record<DropReason, number>;
 
-export type AdapterKind = 'qemu-stream' | 'qemu-dgram' | 'vxlan' | 'tap';
+export type AdapterKind = 'qemu-stream' | 'qemu-dgram' | 'vxlan' | 'tap' | 'v86';
 
 export interface AdapterStats {
   kind: AdapterKind;
