@@ -6,6 +6,7 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { BridgeSummary } from 'vswitch';
 import { ControlClient } from 'vswitch/control';
 import { connectStreamPeer } from 'vswitch/adapters';
@@ -90,4 +91,68 @@ t.test('vswitch vm --v86 puts a guest on the daemon\'s bridge', { skip, timeout:
   t.equal(await exited, 0, 'Ctrl-C stops it cleanly');
   const list = await client.request<BridgeSummary[]>('list');
   t.notOk(list.some((b) => b.ports.some((p) => p.name === 'vale0:c1')), 'the guest\'s port is removed from the daemon');
+});
+
+t.test('vswitch ctl guest-start boots a guest inside the daemon; guests and guest-stop manage it', { skip, timeout: BOOT_MS + 60_000 }, async (t) => {
+  const image = img as V86Image;
+  const { dir, socket } = tmpSocket(t);
+  await startServe(t, socket);
+  const client = await ControlClient.connect(socket);
+  t.teardown(() => client.close());
+  const mac = '52:54:00:77:00:22';
+  const append = `console=ttyS0 quiet tsc=reliable mitigations=off cryptomgr.notests noisapnp initcall_blacklist=init_kprobe_trace vs_name=d1 vs_ip=10.0.77.22/24 vs_mac=${mac}`;
+  const consoleFile = join(dir, 'd1.log');
+  const start = await runCli(['ctl', 'guest-start', 'vale0:d1', '--kernel', image.kernel, '--initrd', image.initrd, '--bios', image.bios,
+    '--append', append, '--console', consoleFile, '--socket', socket], { timeoutMs: 120_000 });
+  t.equal(start.code, 0, start.stderr);
+  t.match(start.stdout, /^started a v86 guest on vale0:d1/);
+  const again = await runCli(['ctl', 'guest-start', 'vale0:d1', '--kernel', image.kernel, '--bios', image.bios, '--socket', socket]);
+  t.equal(again.code, 1, 'a second guest on the same port is refused');
+  t.match(again.stderr, /^vswitch: vale0:d1 is held by /);
+
+  type G = { port: string; running: boolean; consoleTail: string };
+  let list: G[] = [];
+  t.ok(await waitFor(async () => {
+    list = await client.request<G[]>('guests');
+    return list.some((g) => /VSWITCH-V86-READY d1/.test(g.consoleTail));
+  }, BOOT_MS, 1000), 'the guest booted inside the daemon (seen in ctl guests)');
+  t.ok(existsSync(consoleFile) && readFileSync(consoleFile, 'utf8').includes('VSWITCH-V86-READY d1'), 'its console is written to the file asked');
+
+  const sock = join(dir, 'probe2.sock');
+  await client.request('attach', { spec: { port: 'vale0:probe', kind: 'qemu-stream', addr: `unix:${sock}` } });
+  let reply: Uint8Array | null = null;
+  const peer = await connectStreamPeer(`unix:${sock}`, {
+    onFrame: (buf, off, len) => {
+      const f = buf.subarray(off, off + len);
+      if (len >= 42 && f[12] === 0x08 && f[13] === 0x06 && f[21] === 2) reply = f.slice();
+    },
+  });
+  t.teardown(() => peer.close());
+  t.ok(await waitFor(() => {
+    if (!reply) peer.send(arpRequest([10, 0, 77, 22]));
+    return reply !== null;
+  }, 60_000, 1000), 'the daemon-hosted guest answers ARP from another port of the bridge');
+
+  const shown = await runCli(['ctl', 'guests', '--socket', socket]);
+  t.match(shown.stdout, /^vale0:d1: running, \d+ frames in, \d+ out, \d+ dropped/m, 'ctl guests lists it with its counters');
+  const stop = await runCli(['ctl', 'guest-stop', 'vale0:d1', '--socket', socket], { timeoutMs: 60_000 });
+  t.equal(stop.code, 0, stop.stderr);
+  t.match(stop.stdout, /^stopped the guest on vale0:d1/);
+  t.same(await client.request('guests'), [], 'no guest left');
+  const none = await runCli(['ctl', 'guest-stop', 'vale0:d1', '--socket', socket]);
+  t.equal(none.code, 1);
+  t.match(none.stderr, /^vswitch: no guest runs on vale0:d1/);
+});
+
+t.test('serve --config checks its "guests" entries', async (t) => {
+  const { dir, socket } = tmpSocket(t);
+  const cfg = join(dir, 'bad.json');
+  writeFileSync(cfg, JSON.stringify({ guests: [{ port: 'vale0:g', kernel: '/nonexistent/vmlinuz', bios: '/nonexistent/bios.bin', colour: 1 }] }));
+  const r = await runCli(['serve', '--config', cfg, '--socket', socket]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /guests\[0\].*unknown key "colour"/);
+  writeFileSync(cfg, JSON.stringify({ guests: [{ port: 'vale0:g', kernel: '/nonexistent/vmlinuz', bios: '/nonexistent/bios.bin' }] }));
+  const r2 = await runCli(['serve', '--config', cfg, '--socket', socket]);
+  t.equal(r2.code, 1);
+  t.match(r2.stderr, /guests\[0\].*kernel/, 'a missing kernel file is named before anything boots');
 });

@@ -6,6 +6,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { COUNTER_NAMES, checkBridgeName, parsePortName, type BridgeSummary, type MacEntry } from 'vswitch';
 import { ControlClient, resolveSocketPath, type PingInfo, type PortStats } from 'vswitch/control';
+import { resolve } from 'node:path';
 import { die } from '../format.js';
 
 export interface CtlArgs {
@@ -306,13 +307,89 @@ const adapters: Sub<object> = {
   }),
 };
 
+interface GuestArgs {
+  port: string;
+  kernel: string;
+  initrd?: string;
+  bios: string;
+  'vga-bios'?: string;
+  append?: string;
+  m?: number;
+  nic?: string;
+  console?: string;
+}
+
+const guestStart: Sub<GuestArgs> = {
+  command: 'guest-start <port>',
+  describe: 'Boot a v86 guest inside the daemon with its NIC on <port> (the guest keeps running after this command)',
+  builder: (y) => y
+    .positional('port', { type: 'string', demandOption: true, describe: 'Port for the guest\'s NIC, e.g. vale0:vm1' })
+    .option('kernel', { type: 'string', demandOption: true, requiresArg: true, describe: 'i386 Linux kernel (bzImage)' })
+    .option('initrd', { type: 'string', requiresArg: true, describe: 'initramfs (uncompressed cpio boots fastest)' })
+    .option('bios', { type: 'string', demandOption: true, requiresArg: true, describe: 'SeaBIOS image, e.g. /usr/share/seabios/bios.bin' })
+    .option('vga-bios', { type: 'string', requiresArg: true, describe: 'VGA BIOS (optional for serial-console guests)' })
+    .option('append', { type: 'string', requiresArg: true, describe: 'kernel command line (default "console=ttyS0 quiet")' })
+    .option('m', { type: 'number', requiresArg: true, describe: 'guest RAM in MiB (default 128)' })
+    .option('nic', { type: 'string', choices: ['ne2k', 'virtio'], describe: 'emulated NIC (default ne2k)' })
+    .option('console', { type: 'string', requiresArg: true, describe: 'file the daemon appends the serial console to (path as the daemon sees it)' })
+    .option('json', jsonOpt) as Argv<CtlArgs & GuestArgs>,
+  handler: (argv) => {
+    const p = check(() => parsePortName(argv.port));
+    const abs = (f: string | undefined) => (f === undefined ? undefined : resolve(f)); // the daemon may run elsewhere
+    const spec = {
+      port: p.name, kernel: abs(argv.kernel), bios: abs(argv.bios),
+      ...(argv.initrd !== undefined ? { initrd: abs(argv.initrd) } : {}),
+      ...(argv['vga-bios'] !== undefined ? { vgaBios: abs(argv['vga-bios']) } : {}),
+      ...(argv.append !== undefined ? { append: argv.append } : {}),
+      ...(argv.m !== undefined ? { memoryMB: argv.m } : {}),
+      ...(argv.nic !== undefined ? { nic: argv.nic } : {}),
+      ...(argv.console !== undefined ? { console: abs(argv.console) } : {}),
+    };
+    return withClient(argv, async (c) => {
+      const g = await c.request<{ port: string }>('guest-start', { spec });
+      if (argv.json) return json(g);
+      out(`started a v86 guest on ${g.port}; vswitch ctl guests shows its console\n`);
+    });
+  },
+};
+
+const guestStop: Sub<{ port: string }> = {
+  command: 'guest-stop <port>',
+  describe: 'Stop a v86 guest the daemon hosts (its port stays)',
+  builder: (y) => y.positional('port', { type: 'string', demandOption: true, describe: 'Port name' }).option('json', jsonOpt) as Argv<CtlArgs & { port: string }>,
+  handler: (argv) => {
+    const p = check(() => parsePortName(argv.port));
+    return withClient(argv, async (c) => {
+      const st = await c.request<{ rxFrames: number; txFrames: number } | null>('guest-stop', { port: p.name });
+      if (argv.json) return json(st);
+      out(`stopped the guest on ${p.name}${st ? `: ${st.rxFrames} frames in, ${st.txFrames} out` : ''}\n`);
+    });
+  },
+};
+
+const guests: Sub<object> = {
+  command: 'guests',
+  describe: 'v86 guests the daemon hosts, with the end of their serial console',
+  builder: (y) => y.option('json', jsonOpt) as Argv<CtlArgs>,
+  handler: (argv) => withClient(argv, async (c) => {
+    const all = await c.request<{ port: string; running: boolean; consoleTail: string; stats: { rxFrames: number; txFrames: number; dropped: number } | null }[]>('guests');
+    if (argv.json) return json(all);
+    if (all.length === 0) return out('no guests\n');
+    for (const g of all) {
+      out(`${g.port}: ${g.running ? 'running' : 'stopped'}${g.stats ? `, ${g.stats.rxFrames} frames in, ${g.stats.txFrames} out, ${g.stats.dropped} dropped` : ''}\n`);
+      const tail = g.consoleTail.split('\n').slice(-5).join('\n');
+      if (tail.trim()) out(`${tail.replace(/^/gm, '  | ')}\n`);
+    }
+  }),
+};
+
 /** The ctl subcommands; attach/detach (adapters) are added here. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const ctlSubcommands: CommandModule<CtlArgs, any>[] = [list, create, remove, fdb, stats, vlan, mirror, ageing, attach, detach, adapters, ping];
+export const ctlSubcommands: CommandModule<CtlArgs, any>[] = [list, create, remove, fdb, stats, vlan, mirror, ageing, attach, detach, adapters, guestStart, guestStop, guests, ping];
 
 export const ctlCommand: CommandModule<object, CtlArgs> = {
   command: 'ctl',
-  describe: 'Manage a running vswitch serve like vale-ctl: list, create, remove, fdb, stats, vlan, mirror, ageing, attach, detach, adapters, ping',
+  describe: 'Manage a running vswitch serve like vale-ctl: list, create, remove, fdb, stats, vlan, mirror, ageing, attach, detach, adapters, guest-start, guest-stop, guests, ping',
   builder: (y: Argv) => {
     let a = y
       .usage('$0 ctl <command> [options]')
@@ -323,7 +400,7 @@ export const ctlCommand: CommandModule<object, CtlArgs> = {
     for (const c of ctlSubcommands) a = a.command(c);
     return a
       .strictCommands()
-      .demandCommand(1, 'Give a ctl command: list, create, remove, fdb, stats, vlan, mirror, ageing, attach, detach, adapters or ping.')
+      .demandCommand(1, 'Give a ctl command: list, create, remove, fdb, stats, vlan, mirror, ageing, attach, detach, adapters, guest-start, guest-stop, guests or ping.')
       .example('$0 ctl create vale0:p', 'a persistent port')
       .example('$0 ctl fdb vale0', 'MAC table of bridge vale0')
       .example('$0 ctl stats vale0:p --json', 'counters as JSON');

@@ -16,10 +16,10 @@ export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Polls `cond` until it is true or `timeoutMs` passes; returns its last value. */
-export async function waitFor(cond: () => boolean, timeoutMs = 5000, stepMs = 5): Promise<boolean> {
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 5000, stepMs = 5): Promise<boolean> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    if (cond()) return true;
+    if (await cond()) return true;
     if (Date.now() > end) return false;
     await sleep(stepMs);
   }

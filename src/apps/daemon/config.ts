@@ -19,6 +19,7 @@ import { readFileSync } from 'node:fs';
 import { BRIDGE_DEFAULTS, checkBridgeName, parsePortName, type BridgeOptions, type VlanConfig } from '#bridge';
 import { VswitchError } from '../../core/errors.js';
 import { checkAttachSpec, type AttachSpec } from './attach.js';
+import { checkGuestSpec, type GuestSpec } from './guests.js';
 import type { Switch } from '../../core/switch.js';
 
 export interface ServeConfig {
@@ -33,9 +34,11 @@ export interface ServeConfig {
   mirrors?: Record<string, { tx?: string[]; rx?: string[] }>;
   /** Adapters to attach at start (see src/control/attach.ts for the forms). */
   attach?: AttachSpec[];
+  /** v86 guests to boot at start (see src/apps/daemon/guests.ts). */
+  guests?: GuestSpec[];
 }
 
-const TOP_KEYS = ['maxBridges', 'defaults', 'bridges', 'ports', 'vlans', 'mirrors', 'attach'] as const;
+const TOP_KEYS = ['maxBridges', 'defaults', 'bridges', 'ports', 'vlans', 'mirrors', 'attach', 'guests'] as const;
 const INT_KEYS = ['maxPorts', 'macTableSize', 'txSlots', 'rxSlots', 'bufSize', 'batch', 'ageing'] as const;
 const BRIDGE_KEYS: readonly string[] = [...INT_KEYS, 'lookup'];
 
@@ -168,6 +171,16 @@ export function validateConfig(raw: unknown, file = '(config)'): ServeConfig {
         return checkAttachSpec(a);
       } catch (e) {
         throw bad(file, `attach[${i}]`, (e as Error).message);
+      }
+    });
+  }
+  if (raw.guests !== undefined) {
+    if (!Array.isArray(raw.guests)) throw bad(file, 'guests', 'must be an array of v86 guest specs, e.g. [{"port": "vale0:vm1", "kernel": "vmlinuz", "bios": "bios.bin"}]');
+    cfg.guests = raw.guests.map((g, i) => {
+      try {
+        return checkGuestSpec(g);
+      } catch (e) {
+        throw bad(file, `guests[${i}]`, (e as Error).message);
       }
     });
   }

@@ -40,7 +40,7 @@ export const MAX_LINE = 1 << 20;
 /** Longest reply line a client reads (a `list` of a full switch is a few MB). */
 export const MAX_REPLY_LINE = 64 << 20;
 
-export const OPS = ['ping', 'list', 'create', 'remove', 'fdb', 'stats', 'vlan', 'mirror', 'ageing', 'attach', 'detach', 'adapters', 'capture', 'pktgen', 'bridge', 'stop', 'shutdown'] as const;
+export const OPS = ['ping', 'list', 'create', 'remove', 'fdb', 'stats', 'vlan', 'mirror', 'ageing', 'attach', 'detach', 'adapters', 'guest-start', 'guest-stop', 'guests', 'capture', 'pktgen', 'bridge', 'stop', 'shutdown'] as const;
 export type Op = typeof OPS[number];
 /** Ops that send events and end with a final reply when done or stopped. */
 export const STREAM_OPS: readonly Op[] = ['pktgen', 'bridge', 'capture'];

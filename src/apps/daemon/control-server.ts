@@ -25,6 +25,7 @@ import { runBridge } from '../join/join.js';
 import { attachFromSpec, type AttachSpec } from './attach.js';
 import { adapterFor, listAdapters, capture } from '../../adapters/index.js';
 import { applyConfig, type ServeConfig } from './config.js';
+import { GuestHost } from './guests.js';
 import { checkSocketPath, preparePrivateDir } from './paths.js';
 import {
   CTL_ERR, LineSplitter, MAX_LINE, OPS, PROTOCOL_VERSION, encodeLine, packageVersion,
@@ -117,14 +118,17 @@ export class ControlServer {
   readonly #conns = new Set<Conn>();
   readonly #jobs = new Set<Job>();
   readonly #onShutdown: () => void;
+  /** v86 guests this daemon hosts (ctl guest-start, config "guests"). */
+  readonly guests: GuestHost;
   /** Request bytes all connections hold, not yet handled (see MAX_HELD_TOTAL). */
   #held = 0;
   #ino = -1;
   #closing: Promise<void> | undefined;
 
-  private constructor(socketPath: string, sw: Switch, ownSwitch: boolean, onShutdown?: () => void) {
+  private constructor(socketPath: string, sw: Switch, ownSwitch: boolean, guests: GuestHost, onShutdown?: () => void) {
     this.socketPath = socketPath;
     this.switch = sw;
+    this.guests = guests;
     this.#ownSwitch = ownSwitch;
     this.#onShutdown = onShutdown ?? (() => { void this.close(); });
     this.#server = createServer({ allowHalfOpen: false }, (s) => this.#onConnection(s));
@@ -144,6 +148,7 @@ export class ControlServer {
     const own = !opts.switch;
     const sw = opts.switch ?? new Switch(opts.switchOptions);
     let srv: ControlServer | undefined;
+    const guests = new GuestHost(sw);
     try {
       if (opts.config) applyConfig(sw, opts.config, opts.configFile);
       // Adapters listen before the control socket does, so a VM started after "listening" finds them.
@@ -154,10 +159,18 @@ export class ControlServer {
           throw new VswitchError('ERR_BAD_CONFIG', `config ${opts.configFile ?? '(config)'}: attach[${i}]: ${(e as Error).message}`);
         }
       }
-      srv = new ControlServer(path, sw, own, opts.onShutdown);
+      for (const [i, spec] of (opts.config?.guests ?? []).entries()) {
+        try {
+          await guests.start(spec);
+        } catch (e) {
+          throw new VswitchError('ERR_BAD_CONFIG', `config ${opts.configFile ?? '(config)'}: guests[${i}]: ${(e as Error).message}`);
+        }
+      }
+      srv = new ControlServer(path, sw, own, guests, opts.onShutdown);
       await srv.#listen();
       return srv;
     } catch (e) {
+      await guests.stopAll();
       await Promise.all(listAdapters(sw).map((a) => a.close().catch(() => {})));
       if (own) await sw.close();
       throw e;
@@ -217,6 +230,7 @@ export class ControlServer {
     const closed = new Promise<void>((r) => this.#server.close(() => r()));
     const stops = [...this.#jobs].map((j) => j.stop().catch(() => {}));
     await withTimeout(Promise.all(stops), 5000);
+    await withTimeout(this.guests.stopAll(), 10_000);
     await withTimeout(Promise.all(listAdapters(this.switch).map((a) => a.close().catch(() => {}))), 5000);
     // Let the final replies reach the sockets, then hang up.
     await new Promise((r) => setImmediate(r));
@@ -448,6 +462,16 @@ export class ControlServer {
         }
         case 'adapters':
           ok(listAdapters(sw).map((a) => a.stats()));
+          break;
+        case 'guest-start':
+          if (!isObject(req.spec)) throw badRequest('guest-start needs {"spec": {"port": "vale0:vm1", "kernel": "...", "bios": "...", ...}}');
+          this.guests.start(req.spec).then(ok, fail);
+          break;
+        case 'guest-stop':
+          this.guests.stop(strArg(req, 'port', 'guest-stop needs {"port": "vale0:vm1"}')).then(ok, fail);
+          break;
+        case 'guests':
+          this.guests.list().then(ok, fail);
           break;
         case 'capture':
           this.#capture(conn, id, req, ok, fail);
