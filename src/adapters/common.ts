@@ -39,6 +39,11 @@ export const DROP_REASONS = [
   'txError',
   /** The peer reads too slowly: its socket's send queue is over the limit. */
   'backpressure',
+  /**
+   * Datagrams the kernel discarded because the adapter's UDP socket receive queue was full (the
+   * adapter read more slowly than the peer sent). Read from /proc/net/udp{,6} on Linux.
+   */
+  'kernelQueue',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 export type DropCounters = Record<DropReason, number>;
@@ -250,7 +255,14 @@ export abstract class AdapterBase extends EventEmitter implements Adapter {
     };
   }
 
+  /** Datagrams the kernel dropped from this adapter's socket receive queue (0 where not a UDP adapter). */
+  protected kernelQueueDrops(): number {
+    return 0;
+  }
+
   protected baseStats(): AdapterStats {
+    const drops = { ...this.drops };
+    drops.kernelQueue += this.kernelQueueDrops();
     let sw: PortCounters | null = null;
     try {
       if (!this.port.closed) sw = this.port.stats();
@@ -264,8 +276,8 @@ export abstract class AdapterBase extends EventEmitter implements Adapter {
       rxBytes: this.injector.bytes,
       txFrames: this.txFrames,
       txBytes: this.txBytes,
-      drops: { ...this.drops },
-      dropped: sumDrops(this.drops),
+      drops,
+      dropped: sumDrops(drops),
       switch: sw,
       local: this.local,
     };

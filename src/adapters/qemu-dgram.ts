@@ -12,6 +12,7 @@ import type { Port } from '../core/port.js';
 import {
   AdapterBase, MIN_FRAME, adapterError, formatHostPort, openAdapterPort, parseHostPort, registerAdapter, type HostPort,
 } from './common.js';
+import { SocketDrops } from './kernel-drops.js';
 
 export interface QemuDgramOptions {
   /** Address this adapter binds, e.g. 127.0.0.1:5601 (QEMU's remote.*). Port 0 picks a free one (see `adapter.local`). */
@@ -36,6 +37,7 @@ export class QemuDgramAdapter extends AdapterBase {
   #anySource: boolean;
   #maxQueue: number;
   readonly #onSent: (err: Error | null) => void;
+  readonly #kernelDrops: SocketDrops;
 
   /** @internal use attachQemuDgram */
   constructor(sw: Switch, port: Port, sock: Socket, remote: HostPort, opts: QemuDgramOptions) {
@@ -46,6 +48,7 @@ export class QemuDgramAdapter extends AdapterBase {
     this.#local = formatHostPort({ host: a.address, port: a.port });
     this.#anySource = !!opts.anySource;
     this.#maxQueue = opts.maxQueue ?? 4096;
+    this.#kernelDrops = new SocketDrops(sock);
     this.#onSent = (err) => {
       if (err) {
         this.drops.txError++;
@@ -108,7 +111,12 @@ export class QemuDgramAdapter extends AdapterBase {
   /** Runs after the socket closes (the TAP adapter stops its helper process here). */
   onShutdown?: () => Promise<void>;
 
+  protected override kernelQueueDrops(): number {
+    return this.#kernelDrops.read();
+  }
+
   protected async shutdown(): Promise<void> {
+    this.#kernelDrops.read(); // the last count, kept once the socket is gone
     await new Promise<void>((resolve) => {
       try {
         this.#sock.close(() => resolve());

@@ -34,7 +34,8 @@
  * on dstport 4789: a datagram goes to the adapter of its VNI that lists its source address as a
  * remote (so a remote address may appear in only one adapter per VNI and endpoint). Header-level
  * drops of a shared endpoint (truncated, badHeader, wrongVni, unknownSource) cannot be
- * attributed to one adapter and are reported by every adapter on that endpoint.
+ * attributed to one adapter and are reported by every adapter on that endpoint; so are the
+ * datagrams the kernel dropped from the shared socket's receive queue (kernelQueue).
  */
 import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
 import { once } from 'node:events';
@@ -44,6 +45,7 @@ import {
   AdapterBase, MIN_FRAME, adapterError, formatHostPort, openAdapterPort, parseHostPort, registerAdapter,
   type AdapterStats, type HostPort,
 } from './common.js';
+import { SocketDrops } from './kernel-drops.js';
 
 export const VXLAN_PORT = 4789;
 export const VXLAN_HEADER_LEN = 8;
@@ -111,10 +113,13 @@ class Endpoint {
   badHeader = 0;
   wrongVni = 0;
   unknownSource = 0;
+  /** Datagrams the kernel dropped from this socket's receive queue. */
+  readonly kernelDrops: SocketDrops;
 
   constructor(key: string, sock: Socket) {
     this.key = key;
     this.sock = sock;
+    this.kernelDrops = new SocketDrops(sock);
     sock.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
     sock.on('error', (e) => {
       for (const l of this.byVni.values()) for (const a of l) a.emit('warning', e);
@@ -345,6 +350,10 @@ export class VxlanAdapter extends AdapterBase {
     return out;
   }
 
+  protected override kernelQueueDrops(): number {
+    return this.#ep.kernelDrops.read();
+  }
+
   override stats(): AdapterStats {
     const s = this.baseStats();
     const ep = this.#ep;
@@ -364,6 +373,7 @@ export class VxlanAdapter extends AdapterBase {
     const ep = this.#ep;
     ep.remove(this);
     if (ep.empty) {
+      ep.kernelDrops.read(); // the last count, kept once the socket is gone
       if (endpoints.get(ep.key) === ep) endpoints.delete(ep.key);
       await new Promise<void>((resolve) => {
         try {
