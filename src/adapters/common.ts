@@ -13,6 +13,15 @@ import type { PortCounters } from '#bridge';
 import { VswitchError, ERR } from '../core/errors.js';
 import type { Port, TxBatch } from '../core/port.js';
 import type { Switch } from '../core/switch.js';
+import { openPort } from '../core/open.js';
+import type { SocketDropsSource } from './kernel-drops.js';
+
+/**
+ * Where an adapter opens its port: a Switch of this thread, or (from a Worker) the name of a
+ * switch, reached by name like openPort. Adapters attached by name are not in this thread's
+ * registry (adapterFor/listAdapters): the thread that started the Worker registers its handle.
+ */
+export type SwitchRef = Switch | string;
 
 /** Smallest Ethernet frame an adapter accepts (the Ethernet header). */
 export const MIN_FRAME = 14;
@@ -77,6 +86,8 @@ export interface AdapterStats {
   /** VXLAN: per remote counters; MAC addresses learned behind remotes. */
   remotes?: { remote: string; rxFrames: number; txFrames: number; learned: number }[];
   vni?: number;
+  /** threadId of the Worker that runs the adapter (attachInWorker); absent for an adapter on the calling thread. */
+  thread?: number;
 }
 
 export function zeroDrops(): DropCounters {
@@ -101,8 +112,8 @@ export interface Adapter extends EventEmitter {
   readonly kind: AdapterKind;
   /** The port this adapter feeds, e.g. vale0:vm1. */
   readonly portName: string;
-  /** The Port handle the adapter holds (opened exclusively for it). */
-  readonly port: Port;
+  /** The Port handle the adapter holds (opened exclusively for it); null for an adapter running in its own Worker (attachInWorker), whose thread holds the port. */
+  readonly port: Port | null;
   /** Where the adapter listens (see AdapterStats.local). */
   readonly local: string;
   readonly closed: boolean;
@@ -223,7 +234,7 @@ export abstract class AdapterBase extends EventEmitter implements Adapter {
   txFrames = 0;
   txBytes = 0;
   protected readonly taps: FrameTap[] = [];
-  protected readonly sw: Switch;
+  protected readonly sw: SwitchRef;
   #closed = false;
   #closing: Promise<void> | null = null;
   #loop: Promise<void> | null = null;
@@ -232,7 +243,7 @@ export abstract class AdapterBase extends EventEmitter implements Adapter {
   /** Largest RX batch handed to deliver(). */
   protected rxBatchMax = 256;
 
-  constructor(sw: Switch, port: Port) {
+  constructor(sw: SwitchRef, port: Port) {
     super();
     this.sw = sw;
     this.port = port;
@@ -260,9 +271,17 @@ export abstract class AdapterBase extends EventEmitter implements Adapter {
     return 0;
   }
 
+  /** @internal Where the kernel counts this adapter's socket's queue drops (UDP adapters), for a Worker's handle. */
+  kernelDropSource(): SocketDropsSource | null {
+    return null;
+  }
+
+  /** @internal False: stats() leaves kernelQueue at 0 (an adapter Worker's handle reads it itself). */
+  countKernelDrops = true;
+
   protected baseStats(): AdapterStats {
     const drops = { ...this.drops };
-    drops.kernelQueue += this.kernelQueueDrops();
+    if (this.countKernelDrops) drops.kernelQueue += this.kernelQueueDrops();
     let sw: PortCounters | null = null;
     try {
       if (!this.port.closed) sw = this.port.stats();
@@ -361,13 +380,15 @@ export abstract class AdapterBase extends EventEmitter implements Adapter {
 
 const registry = new WeakMap<Switch, Map<string, Adapter>>();
 
-export function registerAdapter(sw: Switch, a: Adapter): void {
+export function registerAdapter(sw: SwitchRef, a: Adapter): void {
+  if (typeof sw === 'string') return;
   let m = registry.get(sw);
   if (!m) registry.set(sw, (m = new Map()));
   m.set(a.portName, a);
 }
 
-export function unregisterAdapter(sw: Switch, a: Adapter): void {
+export function unregisterAdapter(sw: SwitchRef, a: Adapter): void {
+  if (typeof sw === 'string') return;
   const m = registry.get(sw);
   if (m && m.get(a.portName) === a) m.delete(a.portName);
 }
@@ -386,7 +407,8 @@ export function listAdapters(sw: Switch): Adapter[] {
  * Opens the port for an adapter. Always exclusively (two readers of one RX ring would split its
  * frames); a second opener is told that `the KIND adapter` holds it.
  */
-export async function openAdapterPort(sw: Switch, portName: string, persistent: boolean | undefined, kind: string): Promise<Port> {
+export async function openAdapterPort(sw: SwitchRef, portName: string, persistent: boolean | undefined, kind: string): Promise<Port> {
   if (typeof portName !== 'string') throw adapterError(`port name must be a string like vale0:vm1, got ${typeof portName}`);
+  if (typeof sw === 'string') return openPort(portName, { switch: sw, persistent: !!persistent, holder: `the ${kind} adapter` });
   return sw.open(portName, { persistent: !!persistent, holder: `the ${kind} adapter` });
 }

@@ -65,6 +65,18 @@ function procAddress(host: string, family: 4 | 6): string {
   return s.toUpperCase();
 }
 
+/**
+ * Where to find one socket in the kernel's table, and its count when it was found: plain data,
+ * so another thread (the one holding an adapter Worker's handle) can read the same count.
+ */
+export interface SocketDropsSource {
+  file: string;
+  inode: string | null;
+  local: string;
+  base: number;
+  available: boolean;
+}
+
 /** Reads one socket's kernel receive-queue drop count. */
 export class SocketDrops {
   readonly #file: string;
@@ -75,15 +87,28 @@ export class SocketDrops {
   /** False where the kernel table cannot be read or the socket is not in it (counts stay 0). */
   available = true;
 
-  constructor(sock: Socket) {
-    const a = sock.address();
+  constructor(from: Socket | SocketDropsSource) {
+    if ('file' in from) {
+      this.#file = from.file;
+      this.#inode = from.inode ?? undefined;
+      this.#local = from.local;
+      this.#base = from.base;
+      this.available = from.available;
+      return;
+    }
+    const a = from.address();
     const family = a.family === 'IPv6' ? 6 : 4;
     this.#file = family === 6 ? '/proc/net/udp6' : '/proc/net/udp';
-    this.#inode = socketInode(sock);
+    this.#inode = socketInode(from);
     this.#local = `${procAddress(a.address, family)}:${a.port.toString(16).toUpperCase().padStart(4, '0')}`;
     const now = this.#read();
     if (now === undefined) this.available = false;
     else this.#base = now;
+  }
+
+  /** What another thread needs to read the same count. */
+  source(): SocketDropsSource {
+    return { file: this.#file, inode: this.#inode ?? null, local: this.#local, base: this.#base, available: this.available };
   }
 
   #read(): number | undefined {

@@ -7,12 +7,11 @@
  */
 import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
 import { once } from 'node:events';
-import type { Switch } from '../core/switch.js';
 import type { Port } from '../core/port.js';
 import {
-  AdapterBase, MIN_FRAME, adapterError, formatHostPort, openAdapterPort, parseHostPort, registerAdapter, type HostPort,
+  AdapterBase, MIN_FRAME, adapterError, formatHostPort, openAdapterPort, parseHostPort, registerAdapter, type HostPort, type SwitchRef,
 } from './common.js';
-import { SocketDrops } from './kernel-drops.js';
+import { SocketDrops, type SocketDropsSource } from './kernel-drops.js';
 
 export interface QemuDgramOptions {
   /** Address this adapter binds, e.g. 127.0.0.1:5601 (QEMU's remote.*). Port 0 picks a free one (see `adapter.local`). */
@@ -40,7 +39,7 @@ export class QemuDgramAdapter extends AdapterBase {
   readonly #kernelDrops: SocketDrops;
 
   /** @internal use attachQemuDgram */
-  constructor(sw: Switch, port: Port, sock: Socket, remote: HostPort, opts: QemuDgramOptions) {
+  constructor(sw: SwitchRef, port: Port, sock: Socket, remote: HostPort, opts: QemuDgramOptions) {
     super(sw, port);
     this.#sock = sock;
     this.remote = remote;
@@ -115,6 +114,10 @@ export class QemuDgramAdapter extends AdapterBase {
     return this.#kernelDrops.read();
   }
 
+  override kernelDropSource(): SocketDropsSource {
+    return this.#kernelDrops.source();
+  }
+
   protected async shutdown(): Promise<void> {
     this.#kernelDrops.read(); // the last count, kept once the socket is gone
     await new Promise<void>((resolve) => {
@@ -137,7 +140,7 @@ export class QemuDgramAdapter extends AdapterBase {
  * //              remote.type=inet,remote.host=127.0.0.1,remote.port=5601
  * ```
  */
-export async function attachQemuDgram(sw: Switch, portName: string, opts: QemuDgramOptions, /** @internal */ kind: 'qemu-dgram' | 'tap' = 'qemu-dgram'): Promise<QemuDgramAdapter> {
+export async function attachQemuDgram(sw: SwitchRef, portName: string, opts: QemuDgramOptions, /** @internal */ kind: 'qemu-dgram' | 'tap' = 'qemu-dgram'): Promise<QemuDgramAdapter> {
   if (!opts || typeof opts !== 'object') throw adapterError('attachQemuDgram needs { local: "ip:port", remote: "ip:port" }');
   const local = parseHostPort(opts.local, 'dgram local');
   const remote = parseHostPort(opts.remote, 'dgram remote');

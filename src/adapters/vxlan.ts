@@ -39,13 +39,12 @@
  */
 import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
 import { once } from 'node:events';
-import type { Switch } from '../core/switch.js';
 import type { Port } from '../core/port.js';
 import {
   AdapterBase, MIN_FRAME, adapterError, formatHostPort, openAdapterPort, parseHostPort, registerAdapter,
-  type AdapterStats, type HostPort,
+  type AdapterStats, type HostPort, type SwitchRef,
 } from './common.js';
-import { SocketDrops } from './kernel-drops.js';
+import { SocketDrops, type SocketDropsSource } from './kernel-drops.js';
 
 export const VXLAN_PORT = 4789;
 export const VXLAN_HEADER_LEN = 8;
@@ -227,7 +226,7 @@ export class VxlanAdapter extends AdapterBase {
   readonly #onSent: (err: Error | null) => void;
 
   /** @internal use attachVxlan */
-  constructor(sw: Switch, port: Port, ep: Endpoint, remotes: Remote[], opts: VxlanOptions) {
+  constructor(sw: SwitchRef, port: Port, ep: Endpoint, remotes: Remote[], opts: VxlanOptions) {
     super(sw, port);
     this.vni = opts.vni;
     this.#ep = ep;
@@ -354,6 +353,10 @@ export class VxlanAdapter extends AdapterBase {
     return this.#ep.kernelDrops.read();
   }
 
+  override kernelDropSource(): SocketDropsSource {
+    return this.#ep.kernelDrops.source();
+  }
+
   override stats(): AdapterStats {
     const s = this.baseStats();
     const ep = this.#ep;
@@ -395,7 +398,7 @@ export class VxlanAdapter extends AdapterBase {
  * //               ethtool -K vx0 tx off; ip link set vx0 mtu 1450 up
  * ```
  */
-export async function attachVxlan(sw: Switch, portName: string, opts: VxlanOptions): Promise<VxlanAdapter> {
+export async function attachVxlan(sw: SwitchRef, portName: string, opts: VxlanOptions): Promise<VxlanAdapter> {
   if (!opts || typeof opts !== 'object') throw adapterError('attachVxlan needs { local: "ip:port", remotes: ["ip:port", …], vni }');
   vxlanHeader(opts.vni); // validates the VNI
   const local = parseHostPort(opts.local, 'vxlan local');

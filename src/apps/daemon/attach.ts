@@ -10,7 +10,7 @@
 import { parsePortName } from '#bridge';
 import { VswitchError } from '../../core/errors.js';
 import type { Switch } from '../../core/switch.js';
-import { attachQemuDgram, attachQemuStream, attachTap, attachVxlan, type Adapter } from '../../adapters/index.js';
+import { attachInWorker, attachQemuDgram, attachQemuStream, attachTap, attachVxlan, type Adapter } from '../../adapters/index.js';
 
 export type AttachSpec =
   | { port: string; kind: 'qemu-stream'; addr: string }
@@ -54,13 +54,29 @@ export function checkAttachSpec(raw: unknown): AttachSpec {
   }
 }
 
+export interface AttachOptions {
+  /**
+   * Run UDP adapters (VXLAN, QEMU dgram) in a Worker of their own (attachInWorker): the default,
+   * and the fast way. false runs them on the calling thread's event loop. QEMU stream and TAP
+   * adapters always run on the calling thread.
+   */
+  threads?: boolean;
+}
+
 /** Attaches the adapter a spec describes; the port is created (persistent) if needed. */
-export async function attachFromSpec(sw: Switch, raw: AttachSpec): Promise<Adapter> {
+export async function attachFromSpec(sw: Switch, raw: AttachSpec, opts: AttachOptions = {}): Promise<Adapter> {
   const s = checkAttachSpec(raw);
+  const threads = opts.threads ?? true;
   switch (s.kind) {
     case 'qemu-stream': return attachQemuStream(sw, s.port, s.addr as Parameters<typeof attachQemuStream>[2], { persistent: true });
-    case 'qemu-dgram': return attachQemuDgram(sw, s.port, { local: s.local, remote: s.remote, persistent: true });
-    case 'vxlan': return attachVxlan(sw, s.port, { local: s.local, remotes: s.remotes, vni: s.vni, persistent: true });
+    case 'qemu-dgram': {
+      const o = { local: s.local, remote: s.remote, persistent: true };
+      return threads ? attachInWorker(sw, { kind: 'qemu-dgram', port: s.port, options: o }) : attachQemuDgram(sw, s.port, o);
+    }
+    case 'vxlan': {
+      const o = { local: s.local, remotes: s.remotes, vni: s.vni, persistent: true };
+      return threads ? attachInWorker(sw, { kind: 'vxlan', port: s.port, options: o }) : attachVxlan(sw, s.port, o);
+    }
     case 'tap': return attachTap(sw, s.port, { name: s.name, netns: s.netns, persistent: true });
   }
 }

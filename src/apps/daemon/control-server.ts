@@ -59,6 +59,8 @@ export interface ControlServerOptions {
   configFile?: string;
   /** Called when a client sends `shutdown` (default: close()). */
   onShutdown?: () => void;
+  /** Run VXLAN and QEMU dgram adapters in Workers of their own (default true; see AttachOptions). */
+  adapterThreads?: boolean;
 }
 
 interface Job {
@@ -122,7 +124,10 @@ export class ControlServer {
   #ino = -1;
   #closing: Promise<void> | undefined;
 
-  private constructor(socketPath: string, sw: Switch, ownSwitch: boolean, onShutdown?: () => void) {
+  readonly #adapterThreads: boolean;
+
+  private constructor(socketPath: string, sw: Switch, ownSwitch: boolean, onShutdown: (() => void) | undefined, adapterThreads: boolean) {
+    this.#adapterThreads = adapterThreads;
     this.socketPath = socketPath;
     this.switch = sw;
     this.#ownSwitch = ownSwitch;
@@ -149,12 +154,12 @@ export class ControlServer {
       // Adapters listen before the control socket does, so a VM started after "listening" finds them.
       for (const [i, spec] of (opts.config?.attach ?? []).entries()) {
         try {
-          await attachFromSpec(sw, spec);
+          await attachFromSpec(sw, spec, { threads: opts.adapterThreads });
         } catch (e) {
           throw new VswitchError('ERR_BAD_CONFIG', `config ${opts.configFile ?? '(config)'}: attach[${i}]: ${(e as Error).message}`);
         }
       }
-      srv = new ControlServer(path, sw, own, opts.onShutdown);
+      srv = new ControlServer(path, sw, own, opts.onShutdown, opts.adapterThreads ?? true);
       await srv.#listen();
       return srv;
     } catch (e) {
@@ -435,13 +440,13 @@ export class ControlServer {
         case 'attach': {
           const spec = req.spec;
           if (!isObject(spec)) throw badRequest('attach needs {"spec": {"port": "vale0:vm1", "kind": "qemu-stream", "addr": "unix:/path"}}');
-          attachFromSpec(sw, spec as unknown as AttachSpec).then((a) => ok(a.stats()), fail);
+          attachFromSpec(sw, spec as unknown as AttachSpec, { threads: this.#adapterThreads }).then((a) => ok(a.stats()), fail);
           break;
         }
         case 'detach': {
           const p = parsePortName(strArg(req, 'port', 'detach needs {"port": "vale0:vm1"}'));
           const a = adapterFor(sw, p.name);
-          if (!a) throw new VswitchError('ERR_NO_ADAPTER', `no adapter is attached to ${p.name}; attached: ${listAdapters(sw).map((x) => x.port).join(', ') || 'none'}`);
+          if (!a) throw new VswitchError('ERR_NO_ADAPTER', `no adapter is attached to ${p.name}; attached: ${listAdapters(sw).map((x) => x.portName).join(', ') || 'none'}`);
           const last = a.stats();
           a.close().then(() => ok(last), fail);
           break;
