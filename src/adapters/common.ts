@@ -181,10 +181,33 @@ export class Injector {
   frames = 0;
   bytes = 0;
   taps: FrameTap[] = [];
+  /** Called when a deferred flush (flushSoon) fails, e.g. because the port was removed. */
+  onError: (e: unknown) => void = () => {};
+  #soon = false;
+  readonly #flushSoonCb = (): void => {
+    this.#soon = false;
+    try {
+      this.flush();
+    } catch (e) {
+      this.onError(e);
+    }
+  };
 
   constructor(port: Port, maxBatch = 256) {
     this.#port = port;
     this.#maxBatch = maxBatch;
+  }
+
+  /**
+   * Sends what was put once the event loop has run every callback that is ready: Node emits one
+   * 'message' per UDP datagram, but reads every datagram ready on the socket in one turn of the
+   * loop, so the datagrams of one burst go to the switch in one txCommit (a full batch is sent
+   * at once by put).
+   */
+  flushSoon(): void {
+    if (this.#soon || this.#n === 0) return;
+    this.#soon = true;
+    setImmediate(this.#flushSoonCb);
   }
 
   put(src: Uint8Array, off: number, len: number): void {
@@ -250,6 +273,10 @@ export abstract class AdapterBase extends EventEmitter implements Adapter {
     this.portName = port.name;
     this.injector = new Injector(port);
     this.injector.taps = this.taps;
+    this.injector.onError = (e) => {
+      if (this.port.closed) void this.close();
+      else if (!this.#closed) this.emit('warning', e);
+    };
   }
 
   abstract get local(): string;
@@ -364,6 +391,11 @@ export abstract class AdapterBase extends EventEmitter implements Adapter {
     this.#closing ??= (async () => {
       this.#closed = true;
       unregisterAdapter(this.sw, this);
+      try {
+        this.injector.flush(); // frames read but not yet sent (flushSoon pending)
+      } catch {
+        // the port is gone
+      }
       try {
         await this.shutdown();
       } finally {

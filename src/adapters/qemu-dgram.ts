@@ -80,7 +80,7 @@ export class QemuDgramAdapter extends AdapterBase {
     }
     try {
       this.injector.put(msg, 0, len);
-      this.injector.flush();
+      this.injector.flushSoon(); // one txCommit per burst of datagrams
     } catch (e) {
       if (this.port.closed) void this.close();
       else this.emit('warning', e);

@@ -289,7 +289,7 @@ export class VxlanAdapter extends AdapterBase {
     remotes[r].rxFrames++;
     try {
       this.injector.put(msg, VXLAN_HEADER_LEN, len);
-      this.injector.flush();
+      this.injector.flushSoon(); // one txCommit per burst of datagrams
     } catch (e) {
       if (this.port.closed) void this.close();
       else this.emit('warning', e);
