@@ -8,11 +8,11 @@
 #
 #   sudo perf/iperf3-vxlan.sh                            # modes "threads main", 8 s each
 #   sudo DURATION=5 MODES="threads" perf/iperf3-vxlan.sh
-#   sudo VSWITCH=/path/to/other/dist/cli/vswitch.js MODES=old perf/iperf3-vxlan.sh   # another build, its default mode
+#   sudo BEFORE=/path/to/older/dist/cli/vswitch.js MODES="before main threads" perf/iperf3-vxlan.sh
 #
 # MODES: threads = `vswitch serve` as shipped (VXLAN adapters in Workers of their own);
 #        main = `vswitch serve --no-adapter-threads` (adapters on the daemon's main thread);
-#        old = the build given by VSWITCH with no extra flag (for builds without the option).
+#        before = `vswitch serve` of another build, given by BEFORE (e.g. an older commit).
 # Needs root, iproute2, ethtool and iperf3 (apt-get install -y iperf3 ethtool iproute2).
 # Creates namespaces vsw-ip-* and removes them on exit; sends traffic only inside them.
 set -u
@@ -103,7 +103,7 @@ run_iperf() { # client-ns server-ns server-ip label
 }
 
 adapters() {
-  node "$VSWITCH" ctl adapters --json --socket "$SOCK" | node -e 'const a=JSON.parse(require("fs").readFileSync(0,"utf8"));
+  node "$cli" ctl adapters --json --socket "$SOCK" | node -e 'const a=JSON.parse(require("fs").readFileSync(0,"utf8"));
   for (const x of a) { const r=Object.entries(x.drops).filter(([,v])=>v>0).map(([k,v])=>k+"="+v).join(" ")||"-";
     console.log(`  ${x.port}: in ${x.rxFrames} out ${x.txFrames} dropped ${x.dropped} (${r})${x.thread!==undefined?" thread "+x.thread:""}`) }'
 }
@@ -111,15 +111,16 @@ adapters() {
 echo "iperf3-vxlan: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), node $(node -v), $DURATION s per test"
 for mode in $MODES; do
   case $mode in
-    threads|old) flags= ;;
-    main) flags=--no-adapter-threads ;;
-    *) echo "unknown mode $mode (threads, main, old)"; exit 1 ;;
+    threads) flags= cli=$VSWITCH ;;
+    main) flags=--no-adapter-threads cli=$VSWITCH ;;
+    before) flags= cli=${BEFORE:?set BEFORE=path/to/dist/cli/vswitch.js for mode before} ;;
+    *) echo "unknown mode $mode (threads, main, before)"; exit 1 ;;
   esac
-  ip netns exec $NS_SW node "$VSWITCH" serve --socket "$SOCK" $flags >"$TMP/serve.log" 2>&1 &
+  ip netns exec $NS_SW node "$cli" serve --socket "$SOCK" $flags >"$TMP/serve.log" 2>&1 &
   SERVE_PID=$!
   for _ in $(seq 100); do grep -q listening "$TMP/serve.log" 2>/dev/null && break; sleep 0.1; done
-  node "$VSWITCH" ctl attach vale0:nsa --vxlan --local 10.99.1.1:4789 --remote 10.99.1.2:4789 --vni 42 --socket "$SOCK" >/dev/null
-  node "$VSWITCH" ctl attach vale0:nsb --vxlan --local 10.99.2.1:4789 --remote 10.99.2.2:4789 --vni 42 --socket "$SOCK" >/dev/null
+  node "$cli" ctl attach vale0:nsa --vxlan --local 10.99.1.1:4789 --remote 10.99.1.2:4789 --vni 42 --socket "$SOCK" >/dev/null
+  node "$cli" ctl attach vale0:nsb --vxlan --local 10.99.2.1:4789 --remote 10.99.2.2:4789 --vni 42 --socket "$SOCK" >/dev/null
   ip netns exec $NS_A ping -q -c 2 -W 2 192.168.42.2 >/dev/null || echo "vswitch ($mode): ping failed"
   run_iperf $NS_A $NS_B 192.168.42.2 "vswitch VXLAN ($mode)"
   echo " vswitch ctl adapters after the run:"
