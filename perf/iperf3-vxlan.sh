@@ -105,7 +105,7 @@ run_iperf() { # client-ns server-ns server-ip label
 adapters() {
   node "$cli" ctl adapters --json --socket "$SOCK" | node -e 'const a=JSON.parse(require("fs").readFileSync(0,"utf8"));
   for (const x of a) { const r=Object.entries(x.drops).filter(([,v])=>v>0).map(([k,v])=>k+"="+v).join(" ")||"-";
-    console.log(`  ${x.port}: in ${x.rxFrames} out ${x.txFrames} dropped ${x.dropped} (${r})${x.thread!==undefined?" thread "+x.thread:""}`) }'
+    console.log(`  ${x.port}: in ${x.rxFrames} out ${x.txFrames} dropped ${x.dropped} (${r}), switch ring full ${x.switch?x.switch.rxDropRingFull:"-"}${x.thread!==undefined?", thread "+x.thread:""}`) }'
 }
 
 echo "iperf3-vxlan: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), node $(node -v), $DURATION s per test"
