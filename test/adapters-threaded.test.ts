@@ -7,7 +7,12 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { Switch, type Port } from '../src/index.js';
-import { attachInWorker, attachQemuDgram, adapterFor, listAdapters, vxlanEncap, type Adapter } from '../src/adapters/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  attachInWorker, attachQemuDgram, adapterFor, connectStreamPeer, listAdapters, vxlanEncap, type Adapter,
+} from '../src/adapters/index.js';
 import { ethFrame, waitFor } from './vm/interop-util.js';
 
 const BCAST = 'ff:ff:ff:ff:ff:ff';
@@ -81,6 +86,29 @@ t.test('QEMU dgram and VXLAN in two Workers: both directions, stats, close', asy
   t.equal(adapterFor(sw, 'vale0:vm'), undefined, 'unregistered');
   t.equal(sw.holderOf('vale0:vm'), null, 'the Worker released the port');
   t.equal(vm.stats().rxFrames, last.rxFrames, 'counters stay readable after close');
+});
+
+t.test('QEMU stream adapter in a Worker: a peer connects, frames both ways', async (t) => {
+  const sw = new Switch({ name: `thr-st-${process.pid}` });
+  const dir = mkdtempSync(join(tmpdir(), 'vsw-thr-'));
+  const spec = `unix:${join(dir, 'vm.sock')}`;
+  const vm = await attachInWorker(sw, { kind: 'qemu-stream', port: 'vale0:vm', addr: spec });
+  const b = await sw.open('vale0:b');
+  const got: number[] = [];
+  const peer = await connectStreamPeer(spec, { onFrame: (buf, off) => got.push(buf[off + 14]) });
+  t.teardown(async () => {
+    await peer.close();
+    await vm.close();
+    await b.close();
+    await sw.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  t.ok(await waitFor(() => vm.stats().connected === true), 'the handle sees the peer connected');
+  peer.send(ethFrame(BCAST, PEER, 1));
+  t.ok(await waitFor(() => drain(b).some((f) => f[14] === 1)), 'frame from the stream peer reached port b');
+  b.send(ethFrame(BCAST, '02:00:00:00:00:0b', 2));
+  t.ok(await waitFor(() => got.includes(2)), 'frame from port b reached the stream peer');
+  t.ok(await waitFor(() => vm.stats().connections === 1 && vm.stats().rxFrames === 1 && vm.stats().txFrames === 1), 'stream counters');
 });
 
 t.test('an adapter Worker that dies releases its port and closes its handle', async (t) => {

@@ -56,9 +56,9 @@ export function checkAttachSpec(raw: unknown): AttachSpec {
 
 export interface AttachOptions {
   /**
-   * Run UDP adapters (VXLAN, QEMU dgram) in a Worker of their own (attachInWorker): the default,
-   * and the fast way. false runs them on the calling thread's event loop. QEMU stream and TAP
-   * adapters always run on the calling thread.
+   * Run VXLAN, QEMU dgram and QEMU stream adapters in a Worker of their own (attachInWorker): the
+   * default, and the fast way. false runs them on the calling thread's event loop. TAP adapters
+   * always run on the calling thread.
    */
   threads?: boolean;
 }
@@ -68,7 +68,10 @@ export async function attachFromSpec(sw: Switch, raw: AttachSpec, opts: AttachOp
   const s = checkAttachSpec(raw);
   const threads = opts.threads ?? true;
   switch (s.kind) {
-    case 'qemu-stream': return attachQemuStream(sw, s.port, s.addr as Parameters<typeof attachQemuStream>[2], { persistent: true });
+    case 'qemu-stream': {
+      const addr = s.addr as Parameters<typeof attachQemuStream>[2];
+      return threads ? attachInWorker(sw, { kind: 'qemu-stream', port: s.port, addr, options: { persistent: true } }) : attachQemuStream(sw, s.port, addr, { persistent: true });
+    }
     case 'qemu-dgram': {
       const o = { local: s.local, remote: s.remote, persistent: true };
       return threads ? attachInWorker(sw, { kind: 'qemu-dgram', port: s.port, options: o }) : attachQemuDgram(sw, s.port, o);

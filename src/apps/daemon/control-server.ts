@@ -59,7 +59,7 @@ export interface ControlServerOptions {
   configFile?: string;
   /** Called when a client sends `shutdown` (default: close()). */
   onShutdown?: () => void;
-  /** Run VXLAN and QEMU dgram adapters in Workers of their own (default true; see AttachOptions). */
+  /** Run VXLAN, QEMU dgram and QEMU stream adapters in Workers of their own (default true; see AttachOptions). */
   adapterThreads?: boolean;
 }
 
