@@ -5,8 +5,8 @@
  *                                    [--threads main,worker]
  *
  * Each scenario is peer → adapter A → bridge → adapter B → peer. `--threads main`: the switch and
- * both adapters run on the main thread; `worker`: UDP adapters (dgram, VXLAN) run in a Worker each
- * (attachInWorker, as `vswitch serve` does by default; stream adapters stay on the main thread).
+ * both adapters run on the main thread; `worker`: each adapter runs in a Worker of its own
+ * (attachInWorker, as `vswitch serve` does by default).
  * Both are measured in the same run by default, so they can be compared. A Worker plays the outside peers (QEMU's side):
  * it sends frames into A's socket and counts them arriving from B's. The sender is closed-loop
  * with `window` frames in flight (below the port rings' size, so the switch itself drops
@@ -187,7 +187,9 @@ async function trial(kind: Kind, len: number, durationMs: number, window: number
     if (kind === 'stream') {
       job.aSpec = `unix:${join(dir, 'a.sock')}`;
       job.bSpec = `unix:${join(dir, 'b.sock')}`;
-      adapters.push(await attachQemuStream(sw, 'vale0:a', job.aSpec), await attachQemuStream(sw, 'vale0:b', job.bSpec));
+      for (const [name, addr] of [['vale0:a', job.aSpec], ['vale0:b', job.bSpec]] as const) {
+        adapters.push(threads === 'worker' ? await attachInWorker(sw, { kind: 'qemu-stream', port: name, addr }) : await attachQemuStream(sw, name, addr));
+      }
     } else {
       job.peerA = await freeUdpPort();
       job.peerB = await freeUdpPort();
@@ -244,7 +246,6 @@ async function main(): Promise<void> {
   const rows: { scenario: string; threads: Threads; fps: number; min: number; max: number; mbps: number; lost: number; drops: number }[] = [];
   for (const sc of scenarios) for (const threads of threadModes) {
     const [kind, lenStr] = sc.split('-') as [Kind, string];
-    if (kind === 'stream' && threads === 'worker') continue;
     const len = Number(lenStr);
     if (!['stream', 'dgram', 'vxlan'].includes(kind) || !(len >= 60 && len <= 1514)) throw new Error(`unknown scenario ${sc}; known: ${all.join(', ')}`);
     const fps: number[] = [];
