@@ -14,6 +14,7 @@ import {
   attachInWorker, attachQemuDgram, adapterFor, connectStreamPeer, listAdapters, vxlanEncap, type Adapter,
 } from '../src/adapters/index.js';
 import { ethFrame, waitFor } from './vm/interop-util.js';
+import { attachFromSpec } from '../src/apps/daemon/attach.js';
 
 const BCAST = 'ff:ff:ff:ff:ff:ff';
 const PEER = '02:00:00:00:00:01';
@@ -167,4 +168,20 @@ t.test('flood into a Worker adapter: delivered + dropped by reason = sent', asyn
   t.equal(s.rxFrames + s.dropped, N, 'every datagram accounted for');
   t.equal(s.switch!.txFrames, s.rxFrames, 'the switch saw every frame the adapter delivered');
   t.equal(atB + s.switch!.dropRingFull, s.rxFrames, 'port b received them or the switch counted a full ring');
+});
+
+t.test('serve\'s attach: Worker adapters by default, in-thread on request; a shared VXLAN endpoint needs in-thread adapters', async (t) => {
+  const sw = new Switch({ name: `thr-spec-${process.pid}` });
+  t.teardown(async () => {
+    for (const a of listAdapters(sw)) await a.close();
+    await sw.close();
+  });
+  const up = await attachFromSpec(sw, { port: 'vale0:up', kind: 'vxlan', local: '127.0.0.1:0', remotes: ['127.0.0.2:4789'], vni: 42 });
+  t.ok(up.stats().thread! > 0, 'a Worker adapter by default');
+  await t.rejects(attachFromSpec(sw, { port: 'vale0:up2', kind: 'vxlan', local: up.local, remotes: ['127.0.0.3:4789'], vni: 42 }),
+    { message: /already the endpoint of vale0:up, whose adapter runs in its own thread/ }, 'a second port on the same endpoint is refused with the reason');
+  const a = await attachFromSpec(sw, { port: 'vale1:up', kind: 'vxlan', local: '127.0.0.1:0', remotes: ['127.0.0.2:4789'], vni: 7 }, { threads: false });
+  const b = await attachFromSpec(sw, { port: 'vale1:up2', kind: 'vxlan', local: a.local, remotes: ['127.0.0.3:4789'], vni: 7 }, { threads: false });
+  t.equal(a.stats().thread, undefined, 'in-thread on request');
+  t.equal(b.local, a.local, 'in-thread VXLAN adapters share their endpoint');
 });

@@ -20,7 +20,9 @@
  *
  * Differences from in-thread adapters: frame taps (addTap, capture's 'adapter' mode) need the
  * frames in this thread and are not offered (capture uses a mirror port instead); VXLAN adapters
- * in Workers do not share a UDP endpoint with each other (each Worker binds its own socket).
+ * in Workers do not share a UDP endpoint with each other (each Worker binds its own socket); the
+ * Worker keeps the process running until close(). VXLAN, QEMU dgram and QEMU stream adapters
+ * can run this way; TAP adapters (a socat child process and a dgram socket) run in-thread.
  */
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';

@@ -10,7 +10,9 @@
 import { parsePortName } from '#bridge';
 import { VswitchError } from '../../core/errors.js';
 import type { Switch } from '../../core/switch.js';
-import { attachInWorker, attachQemuDgram, attachQemuStream, attachTap, attachVxlan, type Adapter } from '../../adapters/index.js';
+import {
+  attachInWorker, attachQemuDgram, attachQemuStream, attachTap, attachVxlan, formatHostPort, listAdapters, parseHostPort, type Adapter,
+} from '../../adapters/index.js';
 
 export type AttachSpec =
   | { port: string; kind: 'qemu-stream'; addr: string }
@@ -78,6 +80,20 @@ export async function attachFromSpec(sw: Switch, raw: AttachSpec, opts: AttachOp
     }
     case 'vxlan': {
       const o = { local: s.local, remotes: s.remotes, vni: s.vni, persistent: true };
+      if (threads) {
+        // VXLAN adapters in one thread share a UDP endpoint; adapters in Workers cannot.
+        let want = '';
+        try {
+          const l = parseHostPort(s.local, 'vxlan local');
+          if (l.port !== 0) want = formatHostPort(l);
+        } catch {
+          // attachVxlan reports the bad address
+        }
+        const other = want ? listAdapters(sw).find((a) => a.kind === 'vxlan' && a.local === want) : undefined;
+        if (other) {
+          throw bad(`attach vxlan: ${want} is already the endpoint of ${other.portName}, whose adapter runs in its own thread; ports share one UDP endpoint only with serve --no-adapter-threads (or give this port another local address)`);
+        }
+      }
       return threads ? attachInWorker(sw, { kind: 'vxlan', port: s.port, options: o }) : attachVxlan(sw, s.port, o);
     }
     case 'tap': return attachTap(sw, s.port, { name: s.name, netns: s.netns, persistent: true });
