@@ -2,9 +2,12 @@
  * Adapter throughput: frames/s through a QEMU stream socket, QEMU dgram and VXLAN on loopback.
  *
  *   node dist/perf/adapters-bench.js [--duration 3] [--trials 3] [--window 256] [--json] [--scenario stream-60,...]
+ *                                    [--threads main,worker]
  *
- * Each scenario is peer → adapter A → bridge → adapter B → peer: the switch and both adapters run
- * on the main thread (as in `vswitch serve`), and a Worker plays the outside peers (QEMU's side):
+ * Each scenario is peer → adapter A → bridge → adapter B → peer. `--threads main`: the switch and
+ * both adapters run on the main thread; `worker`: each adapter runs in a Worker of its own
+ * (attachInWorker, as `vswitch serve` does by default).
+ * Both are measured in the same run by default, so they can be compared. A Worker plays the outside peers (QEMU's side):
  * it sends frames into A's socket and counts them arriving from B's. The sender is closed-loop
  * with `window` frames in flight (below the port rings' size, so the switch itself drops
  * nothing; a frame the OS loses is written off after 200 ms and reported as lost). Reported: the
@@ -19,7 +22,7 @@ import { join } from 'node:path';
 import { Switch } from 'vswitch';
 import { FrameBuilder } from 'vswitch/frame';
 import {
-  attachQemuDgram, attachQemuStream, attachVxlan, connectStreamPeer, encodeStreamFrames, vxlanEncap, type Adapter,
+  attachInWorker, attachQemuDgram, attachQemuStream, attachVxlan, connectStreamPeer, encodeStreamFrames, vxlanEncap, type Adapter,
 } from 'vswitch/adapters';
 
 type Kind = 'stream' | 'dgram' | 'vxlan';
@@ -173,7 +176,9 @@ async function freeUdpPort(): Promise<number> {
   return p;
 }
 
-async function trial(kind: Kind, len: number, durationMs: number, window: number): Promise<PeerResult & { drops: number }> {
+type Threads = 'main' | 'worker';
+
+async function trial(kind: Kind, len: number, durationMs: number, window: number, threads: Threads): Promise<PeerResult & { drops: number }> {
   const sw = new Switch({ name: `adbench-${kind}-${len}-${Date.now()}` });
   const dir = mkdtempSync(join(tmpdir(), 'vsw-adbench-'));
   const adapters: Adapter[] = [];
@@ -182,16 +187,20 @@ async function trial(kind: Kind, len: number, durationMs: number, window: number
     if (kind === 'stream') {
       job.aSpec = `unix:${join(dir, 'a.sock')}`;
       job.bSpec = `unix:${join(dir, 'b.sock')}`;
-      adapters.push(await attachQemuStream(sw, 'vale0:a', job.aSpec), await attachQemuStream(sw, 'vale0:b', job.bSpec));
+      for (const [name, addr] of [['vale0:a', job.aSpec], ['vale0:b', job.bSpec]] as const) {
+        adapters.push(threads === 'worker' ? await attachInWorker(sw, { kind: 'qemu-stream', port: name, addr }) : await attachQemuStream(sw, name, addr));
+      }
     } else {
       job.peerA = await freeUdpPort();
       job.peerB = await freeUdpPort();
-      if (kind === 'dgram') {
-        adapters.push(await attachQemuDgram(sw, 'vale0:a', { local: '127.0.0.1:0', remote: `127.0.0.1:${job.peerA}` }));
-        adapters.push(await attachQemuDgram(sw, 'vale0:b', { local: '127.0.0.1:0', remote: `127.0.0.1:${job.peerB}` }));
-      } else {
-        adapters.push(await attachVxlan(sw, 'vale0:a', { local: '127.0.0.1:0', remotes: [`127.0.0.1:${job.peerA}`], vni: 42 }));
-        adapters.push(await attachVxlan(sw, 'vale0:b', { local: '127.0.0.1:0', remotes: [`127.0.0.1:${job.peerB}`], vni: 42 }));
+      for (const [name, peer] of [['vale0:a', job.peerA], ['vale0:b', job.peerB]] as const) {
+        if (kind === 'dgram') {
+          const options = { local: '127.0.0.1:0', remote: `127.0.0.1:${peer}` };
+          adapters.push(threads === 'worker' ? await attachInWorker(sw, { kind: 'qemu-dgram', port: name, options }) : await attachQemuDgram(sw, name, options));
+        } else {
+          const options = { local: '127.0.0.1:0', remotes: [`127.0.0.1:${peer}`], vni: 42 };
+          adapters.push(threads === 'worker' ? await attachInWorker(sw, { kind: 'vxlan', port: name, options }) : await attachVxlan(sw, name, options));
+        }
       }
       job.aPort = Number(adapters[0].local.split(':').pop());
       job.bPort = Number(adapters[1].local.split(':').pop());
@@ -232,8 +241,10 @@ async function main(): Promise<void> {
   const json = args.includes('--json');
   const all = ['stream-60', 'stream-1514', 'dgram-60', 'dgram-1514', 'vxlan-60', 'vxlan-1514'];
   const scenarios = opt('scenario', all.join(',')).split(',');
-  const rows: { scenario: string; fps: number; min: number; max: number; mbps: number; lost: number; drops: number }[] = [];
-  for (const sc of scenarios) {
+  const threadModes = opt('threads', 'main,worker').split(',') as Threads[];
+  if (!threadModes.every((m) => m === 'main' || m === 'worker')) throw new Error('--threads takes main, worker or main,worker');
+  const rows: { scenario: string; threads: Threads; fps: number; min: number; max: number; mbps: number; lost: number; drops: number }[] = [];
+  for (const sc of scenarios) for (const threads of threadModes) {
     const [kind, lenStr] = sc.split('-') as [Kind, string];
     const len = Number(lenStr);
     if (!['stream', 'dgram', 'vxlan'].includes(kind) || !(len >= 60 && len <= 1514)) throw new Error(`unknown scenario ${sc}; known: ${all.join(', ')}`);
@@ -241,16 +252,16 @@ async function main(): Promise<void> {
     let lost = 0;
     let drops = 0;
     for (let i = 0; i < trials; i++) {
-      const r = await trial(kind, len, durationMs, window);
+      const r = await trial(kind, len, durationMs, window, threads);
       fps.push(r.received / r.seconds);
       lost += r.lost;
       drops += r.drops;
     }
     const m = median(fps);
-    const row = { scenario: sc, fps: m, min: Math.min(...fps), max: Math.max(...fps), mbps: (m * len * 8) / 1e6, lost, drops };
+    const row = { scenario: sc, threads, fps: m, min: Math.min(...fps), max: Math.max(...fps), mbps: (m * len * 8) / 1e6, lost, drops };
     rows.push(row);
     if (!json) {
-      console.log(`${sc.padEnd(12)} ${(m / 1000).toFixed(1).padStart(7)} kfps  (${(row.min / 1000).toFixed(1)}–${(row.max / 1000).toFixed(1)})  ${row.mbps.toFixed(0).padStart(6)} Mbit/s  lost ${lost}  adapter drops ${drops}`);
+      console.log(`${sc.padEnd(12)} ${threads.padEnd(6)} ${(m / 1000).toFixed(1).padStart(7)} kfps  (${(row.min / 1000).toFixed(1)}–${(row.max / 1000).toFixed(1)})  ${row.mbps.toFixed(0).padStart(6)} Mbit/s  lost ${lost}  adapter drops ${drops}`);
     }
   }
   if (json) console.log(JSON.stringify({ durationMs, trials, window, node: process.version, rows }, null, 2));

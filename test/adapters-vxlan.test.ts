@@ -15,6 +15,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Switch, type Port } from '../src/index.js';
 import { attachVxlan, vxlanEncap, type AdapterStats, type VxlanAdapter } from '../src/adapters/index.js';
+import { flowHash } from '../src/adapters/vxlan.js';
+import { FrameBuilder } from '../src/frame.js';
 import {
   REPO, bootGuest, ensureDebianPackages, ethFrame, execFileP, freeUdpPort, guestImage, have, isRoot, waitFor, type Guest,
 } from './vm/interop-util.js';
@@ -98,8 +100,10 @@ t.test('loopback: head-end replication, learning per remote, shared UDP endpoint
   await sendTo(r3, vxlanEncap(42, ethFrame(BCAST, '02:00:00:00:00:33', 6)), lport);
   t.ok(await waitFor(() => drain(b).some((f) => f[14] === 6)), 'remote 3 reaches vale0 through vale0:up2');
   t.equal(up2.stats().rxFrames, 1, 'counted on vale0:up2');
+  // Remote 3's broadcast entered through vale0:up2, so the bridge flooded it out of vale0:up too
+  // (vale0:up sends it when its thread reads its RX ring: wait for that).
+  await waitFor(() => up.stats().txFrames === 7);
   const s: AdapterStats = up.stats();
-  // Remote 3's broadcast entered through vale0:up2, so the bridge flooded it out of vale0:up too.
   t.same(s.remotes!.map((r) => [r.rxFrames, r.txFrames, r.learned]), [[0, 3, 0], [1, 4, 1]], 'per-remote counters');
   t.equal(s.dropped, 0, 'nothing dropped');
 
@@ -126,6 +130,47 @@ function rootSkipReason(): string | false {
 
 const rootSkip = rootSkipReason();
 if (rootSkip) console.log(`# adapters-vxlan: skipping the kernel vxlan tests: ${rootSkip}`);
+
+t.test('loopback: outer UDP source port by flow hash (RFC 7348 §5)', async (t) => {
+  const sw = new Switch({ name: `vx-flow-${process.pid}` });
+  const r1 = createSocket('udp4');
+  const from: number[] = [];
+  const got: Buffer[] = [];
+  r1.on('message', (m, rinfo) => {
+    from.push(rinfo.port);
+    got.push(m);
+  });
+  r1.bind(0, '127.0.0.1');
+  await once(r1, 'listening');
+  const up = await attachVxlan(sw, 'vale0:up', { local: '127.0.0.1:0', remotes: [`127.0.0.1:${r1.address().port}`], vni: 42 });
+  const b = await sw.open('vale0:b');
+  t.teardown(async () => {
+    r1.close();
+    await up.close();
+    await b.close();
+    await sw.close();
+  });
+  // 64 flows (IPv4 UDP, different source ports), each sent twice.
+  const frame = (flow: number) => {
+    const f = new FrameBuilder({ length: 60, dstMac: BCAST, srcMac: '02:00:00:00:00:0b', src: `10.0.0.1:${1000 + flow}` }).toBytes();
+    return f;
+  };
+  for (let rep = 0; rep < 2; rep++) for (let f = 0; f < 64; f++) b.send(frame(f));
+  t.ok(await waitFor(() => got.length === 128), 'every frame reached the remote');
+  const byFlow = new Map<number, Set<number>>();
+  for (let i = 0; i < got.length; i++) {
+    const inner = got[i].subarray(8);
+    const sport = (inner[34] << 8) | inner[35];
+    if (!byFlow.has(sport)) byFlow.set(sport, new Set());
+    byFlow.get(sport)!.add(from[i]);
+  }
+  t.equal(byFlow.size, 64, '64 inner flows');
+  t.ok([...byFlow.values()].every((s) => s.size === 1), 'each flow always leaves from one UDP source port');
+  const ports = new Set(from);
+  t.ok(ports.size > 1, `flows are spread over ${ports.size} source ports`);
+  t.ok([...ports].every((p) => p >= 49152 && p <= 65535), 'source ports are in 49152-65535');
+  t.ok(flowHash(frame(1), 0, 60) === flowHash(frame(1), 0, 60) && flowHash(frame(1), 0, 60) !== flowHash(frame(2), 0, 60), 'flowHash depends on the L4 ports');
+});
 
 const id = process.pid % 100000;
 const NS = { sw: `vsw-sw-${id}`, a: `vsw-a-${id}`, b: `vsw-b-${id}` };

@@ -77,10 +77,15 @@ t.test('attach QEMU stream, dgram and VXLAN ports from the CLI; capture a port',
   t.same(recs.map((x) => x.data[14]), [7, 8], 'the capture holds both directions');
 
   r = await ctl('adapters', '--json');
-  const list = JSON.parse(r.stdout) as { port: string; kind: string; rxFrames: number }[];
+  const list = JSON.parse(r.stdout) as { port: string; kind: string; rxFrames: number; thread?: number; drops: Record<string, number> }[];
   t.same(list.map((a) => [a.port, a.kind]).sort(), [['vale0:up', 'vxlan'], ['vale0:vm1', 'qemu-stream'], ['vale0:vm2', 'qemu-stream'], ['vale0:vm3', 'qemu-dgram']]);
+  const by = (p: string) => list.find((a) => a.port === p)!;
+  t.ok(by('vale0:vm3').thread! > 0 && by('vale0:up').thread! > 0 && by('vale0:vm3').thread !== by('vale0:up').thread,
+    'serve runs the dgram and VXLAN adapters in Workers of their own');
+  t.ok(by('vale0:vm1').thread! > 0, 'and the stream adapter too');
+  t.equal(by('vale0:vm3').drops.kernelQueue, 0, 'kernel queue drops are reported (none here)');
   r = await ctl('adapters');
-  t.match(r.stdout, /PORT\s+KIND\s+LOCAL/);
+  t.match(r.stdout, /PORT\s+KIND\s+LOCAL\s+THREAD\s+IN\s+OUT\s+DROPPED\s+BY REASON\s+RING FULL/);
   r = await ctl('detach', 'vale0:vm3');
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /detached qemu-dgram from vale0:vm3: 0 frames in, 1 out/);

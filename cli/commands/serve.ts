@@ -14,6 +14,7 @@ interface ServeArgs {
   'max-bridges'?: number;
   'max-ports'?: number;
   'ring-slots'?: number;
+  'adapter-threads'?: boolean;
 }
 
 function flagInt(name: string, v: number | undefined, key: Parameters<typeof checkBridgeOption>[0] | null, min = 1, max = 64): number | undefined {
@@ -40,6 +41,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
     .option('max-bridges', { type: 'number', requiresArg: true, describe: 'Bridges the switch may hold (VALE: 8)' })
     .option('max-ports', { type: 'number', requiresArg: true, describe: 'Ports per bridge for new bridges (VALE: 254)' })
     .option('ring-slots', { type: 'number', requiresArg: true, describe: 'Slots per TX and RX ring for new bridges, a power of two (default 1024)' })
+    .option('adapter-threads', { type: 'boolean', default: true, describe: 'Run VXLAN, QEMU dgram and QEMU stream adapters in threads of their own (--no-adapter-threads: on the main thread)' })
     .example('$0 serve', 'serve on the default socket')
     .example('$0 serve --socket /tmp/vs.sock --max-ports 16', 'a private switch with small bridges') as Argv<ServeArgs>,
   handler: async (argv) => {
@@ -78,6 +80,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
         socket: path, isDefaultPath: isDefault, config, configFile: argv.config,
         switchOptions: { maxBridges: maxBridges ?? config?.maxBridges, bridge: defaults },
         onShutdown: () => shutdown('shutdown request'),
+        adapterThreads: argv['adapter-threads'] !== false,
       });
     } catch (e) {
       die((e as Error).message);

@@ -112,7 +112,9 @@ export async function capture(sw: Switch, target: string, sink: string | PcapSin
   if (isPort && !ports.has(target)) throw new VswitchError('ERR_NO_PORT', `no port named ${target} on bridge ${bridge}; ports: ${[...ports.keys()].join(', ') || 'none'}`);
 
   const want = opts.mode ?? 'auto';
-  const adapter = isPort ? adapterFor(sw, target) : undefined;
+  const found = isPort ? adapterFor(sw, target) : undefined;
+  // An adapter in its own Worker has no frames in this thread to tap: capture it through a mirror.
+  const adapter = found && found.port !== null ? found : undefined;
   let mode: CaptureMode;
   if (want === 'auto') {
     mode = adapter ? 'adapter' : 'mirror';

@@ -13,6 +13,15 @@ import type { PortCounters } from '#bridge';
 import { VswitchError, ERR } from '../core/errors.js';
 import type { Port, TxBatch } from '../core/port.js';
 import type { Switch } from '../core/switch.js';
+import { openPort } from '../core/open.js';
+import type { SocketDropsSource } from './kernel-drops.js';
+
+/**
+ * Where an adapter opens its port: a Switch of this thread, or (from a Worker) the name of a
+ * switch, reached by name like openPort. Adapters attached by name are not in this thread's
+ * registry (adapterFor/listAdapters): the thread that started the Worker registers its handle.
+ */
+export type SwitchRef = Switch | string;
 
 /** Smallest Ethernet frame an adapter accepts (the Ethernet header). */
 export const MIN_FRAME = 14;
@@ -39,6 +48,11 @@ export const DROP_REASONS = [
   'txError',
   /** The peer reads too slowly: its socket's send queue is over the limit. */
   'backpressure',
+  /**
+   * Datagrams the kernel discarded because the adapter's UDP socket receive queue was full (the
+   * adapter read more slowly than the peer sent). Read from /proc/net/udp{,6} on Linux.
+   */
+  'kernelQueue',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 export type DropCounters = Record<DropReason, number>;
@@ -72,6 +86,8 @@ export interface AdapterStats {
   /** VXLAN: per remote counters; MAC addresses learned behind remotes. */
   remotes?: { remote: string; rxFrames: number; txFrames: number; learned: number }[];
   vni?: number;
+  /** threadId of the Worker that runs the adapter (attachInWorker); absent for an adapter on the calling thread. */
+  thread?: number;
 }
 
 export function zeroDrops(): DropCounters {
@@ -96,8 +112,8 @@ export interface Adapter extends EventEmitter {
   readonly kind: AdapterKind;
   /** The port this adapter feeds, e.g. vale0:vm1. */
   readonly portName: string;
-  /** The Port handle the adapter holds (opened exclusively for it). */
-  readonly port: Port;
+  /** The Port handle the adapter holds (opened exclusively for it); null for an adapter running in its own Worker (attachInWorker), whose thread holds the port. */
+  readonly port: Port | null;
   /** Where the adapter listens (see AdapterStats.local). */
   readonly local: string;
   readonly closed: boolean;
@@ -165,10 +181,33 @@ export class Injector {
   frames = 0;
   bytes = 0;
   taps: FrameTap[] = [];
+  /** Called when a deferred flush (flushSoon) fails, e.g. because the port was removed. */
+  onError: (e: unknown) => void = () => {};
+  #soon = false;
+  readonly #flushSoonCb = (): void => {
+    this.#soon = false;
+    try {
+      this.flush();
+    } catch (e) {
+      this.onError(e);
+    }
+  };
 
   constructor(port: Port, maxBatch = 256) {
     this.#port = port;
     this.#maxBatch = maxBatch;
+  }
+
+  /**
+   * Sends what was put once the event loop has run every callback that is ready: Node emits one
+   * 'message' per UDP datagram, but reads every datagram ready on the socket in one turn of the
+   * loop, so the datagrams of one burst go to the switch in one txCommit (a full batch is sent
+   * at once by put).
+   */
+  flushSoon(): void {
+    if (this.#soon || this.#n === 0) return;
+    this.#soon = true;
+    setImmediate(this.#flushSoonCb);
   }
 
   put(src: Uint8Array, off: number, len: number): void {
@@ -218,7 +257,7 @@ export abstract class AdapterBase extends EventEmitter implements Adapter {
   txFrames = 0;
   txBytes = 0;
   protected readonly taps: FrameTap[] = [];
-  protected readonly sw: Switch;
+  protected readonly sw: SwitchRef;
   #closed = false;
   #closing: Promise<void> | null = null;
   #loop: Promise<void> | null = null;
@@ -227,13 +266,17 @@ export abstract class AdapterBase extends EventEmitter implements Adapter {
   /** Largest RX batch handed to deliver(). */
   protected rxBatchMax = 256;
 
-  constructor(sw: Switch, port: Port) {
+  constructor(sw: SwitchRef, port: Port) {
     super();
     this.sw = sw;
     this.port = port;
     this.portName = port.name;
     this.injector = new Injector(port);
     this.injector.taps = this.taps;
+    this.injector.onError = (e) => {
+      if (this.port.closed) void this.close();
+      else if (!this.#closed) this.emit('warning', e);
+    };
   }
 
   abstract get local(): string;
@@ -250,7 +293,22 @@ export abstract class AdapterBase extends EventEmitter implements Adapter {
     };
   }
 
+  /** Datagrams the kernel dropped from this adapter's socket receive queue (0 where not a UDP adapter). */
+  protected kernelQueueDrops(): number {
+    return 0;
+  }
+
+  /** @internal Where the kernel counts this adapter's socket's queue drops (UDP adapters), for a Worker's handle. */
+  kernelDropSource(): SocketDropsSource | null {
+    return null;
+  }
+
+  /** @internal False: stats() leaves kernelQueue at 0 (an adapter Worker's handle reads it itself). */
+  countKernelDrops = true;
+
   protected baseStats(): AdapterStats {
+    const drops = { ...this.drops };
+    if (this.countKernelDrops) drops.kernelQueue += this.kernelQueueDrops();
     let sw: PortCounters | null = null;
     try {
       if (!this.port.closed) sw = this.port.stats();
@@ -264,8 +322,8 @@ export abstract class AdapterBase extends EventEmitter implements Adapter {
       rxBytes: this.injector.bytes,
       txFrames: this.txFrames,
       txBytes: this.txBytes,
-      drops: { ...this.drops },
-      dropped: sumDrops(this.drops),
+      drops,
+      dropped: sumDrops(drops),
       switch: sw,
       local: this.local,
     };
@@ -334,6 +392,11 @@ export abstract class AdapterBase extends EventEmitter implements Adapter {
       this.#closed = true;
       unregisterAdapter(this.sw, this);
       try {
+        this.injector.flush(); // frames read but not yet sent (flushSoon pending)
+      } catch {
+        // the port is gone
+      }
+      try {
         await this.shutdown();
       } finally {
         await this.port.close();
@@ -349,13 +412,15 @@ export abstract class AdapterBase extends EventEmitter implements Adapter {
 
 const registry = new WeakMap<Switch, Map<string, Adapter>>();
 
-export function registerAdapter(sw: Switch, a: Adapter): void {
+export function registerAdapter(sw: SwitchRef, a: Adapter): void {
+  if (typeof sw === 'string') return;
   let m = registry.get(sw);
   if (!m) registry.set(sw, (m = new Map()));
   m.set(a.portName, a);
 }
 
-export function unregisterAdapter(sw: Switch, a: Adapter): void {
+export function unregisterAdapter(sw: SwitchRef, a: Adapter): void {
+  if (typeof sw === 'string') return;
   const m = registry.get(sw);
   if (m && m.get(a.portName) === a) m.delete(a.portName);
 }
@@ -374,7 +439,8 @@ export function listAdapters(sw: Switch): Adapter[] {
  * Opens the port for an adapter. Always exclusively (two readers of one RX ring would split its
  * frames); a second opener is told that `the KIND adapter` holds it.
  */
-export async function openAdapterPort(sw: Switch, portName: string, persistent: boolean | undefined, kind: string): Promise<Port> {
+export async function openAdapterPort(sw: SwitchRef, portName: string, persistent: boolean | undefined, kind: string): Promise<Port> {
   if (typeof portName !== 'string') throw adapterError(`port name must be a string like vale0:vm1, got ${typeof portName}`);
+  if (typeof sw === 'string') return openPort(portName, { switch: sw, persistent: !!persistent, holder: `the ${kind} adapter` });
   return sw.open(portName, { persistent: !!persistent, holder: `the ${kind} adapter` });
 }

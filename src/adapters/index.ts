@@ -13,13 +13,13 @@
  * await Promise.all([vm1.close(), vm2.close(), up.close()]);
  * ```
  *
- * Every adapter runs on the event loop of the thread that attached it (normally the Switch's
- * main thread), validates every length and header it reads from outside, and counts what it
+ * attach* functions run the adapter on the event loop of the calling thread; attachInWorker runs
+ * it in a Worker of its own (the fast way: two adapters use two cores). Every adapter validates every length and header it reads from outside, and counts what it
  * drops by reason (AdapterStats.drops).
  */
 export {
   DROP_REASONS, MIN_FRAME, adapterFor, listAdapters, parseHostPort, formatHostPort,
-  type Adapter, type AdapterKind, type AdapterStats, type DropReason, type DropCounters, type FrameTap, type TapDirection, type HostPort,
+  type Adapter, type AdapterKind, type SwitchRef, type AdapterStats, type DropReason, type DropCounters, type FrameTap, type TapDirection, type HostPort,
 } from './common.js';
 export { StreamDecoder, encodeStreamFrames, STREAM_MAX_SKIP, type StreamDecoderOptions } from './stream-framing.js';
 export { attachQemuStream, parseStreamSpec, QemuStreamAdapter, type QemuStreamOptions, type StreamSpec, type ParsedStreamSpec } from './qemu-stream.js';
@@ -32,3 +32,4 @@ export {
 } from './capture.js';
 export { StreamPeer, connectStreamPeer } from './stream-peer.js';
 export { attachTap, type TapOptions } from './tap.js';
+export { attachInWorker, WorkerAdapter, type WorkerAdapterSpec } from './threaded.js';

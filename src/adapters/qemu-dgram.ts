@@ -7,11 +7,11 @@
  */
 import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
 import { once } from 'node:events';
-import type { Switch } from '../core/switch.js';
 import type { Port } from '../core/port.js';
 import {
-  AdapterBase, MIN_FRAME, adapterError, formatHostPort, openAdapterPort, parseHostPort, registerAdapter, type HostPort,
+  AdapterBase, MIN_FRAME, adapterError, formatHostPort, openAdapterPort, parseHostPort, registerAdapter, type HostPort, type SwitchRef,
 } from './common.js';
+import { SocketDrops, type SocketDropsSource } from './kernel-drops.js';
 
 export interface QemuDgramOptions {
   /** Address this adapter binds, e.g. 127.0.0.1:5601 (QEMU's remote.*). Port 0 picks a free one (see `adapter.local`). */
@@ -36,9 +36,10 @@ export class QemuDgramAdapter extends AdapterBase {
   #anySource: boolean;
   #maxQueue: number;
   readonly #onSent: (err: Error | null) => void;
+  readonly #kernelDrops: SocketDrops;
 
   /** @internal use attachQemuDgram */
-  constructor(sw: Switch, port: Port, sock: Socket, remote: HostPort, opts: QemuDgramOptions) {
+  constructor(sw: SwitchRef, port: Port, sock: Socket, remote: HostPort, opts: QemuDgramOptions) {
     super(sw, port);
     this.#sock = sock;
     this.remote = remote;
@@ -46,6 +47,7 @@ export class QemuDgramAdapter extends AdapterBase {
     this.#local = formatHostPort({ host: a.address, port: a.port });
     this.#anySource = !!opts.anySource;
     this.#maxQueue = opts.maxQueue ?? 4096;
+    this.#kernelDrops = new SocketDrops(sock);
     this.#onSent = (err) => {
       if (err) {
         this.drops.txError++;
@@ -78,7 +80,7 @@ export class QemuDgramAdapter extends AdapterBase {
     }
     try {
       this.injector.put(msg, 0, len);
-      this.injector.flush();
+      this.injector.flushSoon(); // one txCommit per burst of datagrams
     } catch (e) {
       if (this.port.closed) void this.close();
       else this.emit('warning', e);
@@ -108,7 +110,16 @@ export class QemuDgramAdapter extends AdapterBase {
   /** Runs after the socket closes (the TAP adapter stops its helper process here). */
   onShutdown?: () => Promise<void>;
 
+  protected override kernelQueueDrops(): number {
+    return this.#kernelDrops.read();
+  }
+
+  override kernelDropSource(): SocketDropsSource {
+    return this.#kernelDrops.source();
+  }
+
   protected async shutdown(): Promise<void> {
+    this.#kernelDrops.read(); // the last count, kept once the socket is gone
     await new Promise<void>((resolve) => {
       try {
         this.#sock.close(() => resolve());
@@ -129,7 +140,7 @@ export class QemuDgramAdapter extends AdapterBase {
  * //              remote.type=inet,remote.host=127.0.0.1,remote.port=5601
  * ```
  */
-export async function attachQemuDgram(sw: Switch, portName: string, opts: QemuDgramOptions, /** @internal */ kind: 'qemu-dgram' | 'tap' = 'qemu-dgram'): Promise<QemuDgramAdapter> {
+export async function attachQemuDgram(sw: SwitchRef, portName: string, opts: QemuDgramOptions, /** @internal */ kind: 'qemu-dgram' | 'tap' = 'qemu-dgram'): Promise<QemuDgramAdapter> {
   if (!opts || typeof opts !== 'object') throw adapterError('attachQemuDgram needs { local: "ip:port", remote: "ip:port" }');
   const local = parseHostPort(opts.local, 'dgram local');
   const remote = parseHostPort(opts.remote, 'dgram remote');

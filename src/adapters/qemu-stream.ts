@@ -15,9 +15,9 @@ import { createServer, createConnection, type Server, type Socket } from 'node:n
 import { lstat, unlink, chmod, mkdtemp, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
-import type { Switch } from '../core/switch.js';
 import type { Port } from '../core/port.js';
-import { AdapterBase, adapterError, openAdapterPort, parseHostPort, formatHostPort, registerAdapter, type AdapterStats } from './common.js';
+import { AdapterBase, adapterError, openAdapterPort, parseHostPort, formatHostPort, registerAdapter, type AdapterStats, type SwitchRef,
+} from './common.js';
 import { StreamDecoder } from './stream-framing.js';
 
 export type StreamSpec = `unix:${string}` | `tcp:${string}`;
@@ -75,7 +75,7 @@ export class QemuStreamAdapter extends AdapterBase {
   refused = 0;
 
   /** @internal use attachQemuStream */
-  constructor(sw: Switch, port: Port, spec: ParsedStreamSpec, server: Server, local: string, opts: QemuStreamOptions) {
+  constructor(sw: SwitchRef, port: Port, spec: ParsedStreamSpec, server: Server, local: string, opts: QemuStreamOptions) {
     super(sw, port);
     this.spec = spec;
     this.#server = server;
@@ -262,7 +262,7 @@ async function unixSocketLive(path: string): Promise<boolean> {
  * //                        -device virtio-net-pci,netdev=n0
  * ```
  */
-export async function attachQemuStream(sw: Switch, portName: string, spec: StreamSpec | string, opts: QemuStreamOptions = {}): Promise<QemuStreamAdapter> {
+export async function attachQemuStream(sw: SwitchRef, portName: string, spec: StreamSpec | string, opts: QemuStreamOptions = {}): Promise<QemuStreamAdapter> {
   const parsed = parseStreamSpec(spec);
   if (parsed.type === 'unix') {
     const path = parsed.path!;

@@ -10,8 +10,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import type { Switch } from '../core/switch.js';
-import { adapterError } from './common.js';
+import { adapterError, type SwitchRef } from './common.js';
 import { attachQemuDgram, type QemuDgramAdapter } from './qemu-dgram.js';
 
 export interface TapOptions {
@@ -39,7 +38,7 @@ function ip(args: string[]): { ok: boolean; err: string } {
 }
 
 /** Creates TAP device `opts.name` attached to port `portName` (needs root and socat). */
-export async function attachTap(sw: Switch, portName: string, opts: TapOptions): Promise<QemuDgramAdapter> {
+export async function attachTap(sw: SwitchRef, portName: string, opts: TapOptions): Promise<QemuDgramAdapter> {
   if (!opts || typeof opts.name !== 'string' || !/^[A-Za-z0-9_.-]{1,15}$/.test(opts.name)) {
     throw adapterError(`tap: the device name must be 1 to 15 characters of A-Z a-z 0-9 _ . -, got ${JSON.stringify(opts?.name)}`);
   }

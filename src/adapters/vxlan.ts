@@ -34,16 +34,17 @@
  * on dstport 4789: a datagram goes to the adapter of its VNI that lists its source address as a
  * remote (so a remote address may appear in only one adapter per VNI and endpoint). Header-level
  * drops of a shared endpoint (truncated, badHeader, wrongVni, unknownSource) cannot be
- * attributed to one adapter and are reported by every adapter on that endpoint.
+ * attributed to one adapter and are reported by every adapter on that endpoint; so are the
+ * datagrams the kernel dropped from the shared socket's receive queue (kernelQueue).
  */
 import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
 import { once } from 'node:events';
-import type { Switch } from '../core/switch.js';
 import type { Port } from '../core/port.js';
 import {
   AdapterBase, MIN_FRAME, adapterError, formatHostPort, openAdapterPort, parseHostPort, registerAdapter,
-  type AdapterStats, type HostPort,
+  type AdapterStats, type HostPort, type SwitchRef,
 } from './common.js';
+import { SocketDrops, type SocketDropsSource } from './kernel-drops.js';
 
 export const VXLAN_PORT = 4789;
 export const VXLAN_HEADER_LEN = 8;
@@ -67,6 +68,14 @@ export interface VxlanOptions {
   recvBufferSize?: number;
   /** Datagrams queued in the socket before further frames are dropped (backpressure). Default 4096. */
   maxQueue?: number;
+  /**
+   * UDP source ports per remote (RFC 7348 §5): frames are sent from one of this many sockets
+   * bound to ports in 49152–65535 and connected to the remote, chosen by a hash of the inner flow.
+   * Default 8; 0 sends everything from the local address:port (the receiving socket).
+   */
+  sourcePorts?: number;
+  /** Send buffer of each sending socket in bytes (default 1 MiB; the kernel caps it at net.core.wmem_max). */
+  sendBufferSize?: number;
 }
 
 /** Builds the 8-byte VXLAN header for `vni` (I flag set, reserved fields zero). */
@@ -92,6 +101,70 @@ interface Remote extends HostPort {
   name: string;
   rxFrames: number;
   txFrames: number;
+  /** Sockets connected to this remote, one per UDP source port (picked by flow hash). */
+  socks: Socket[];
+}
+
+/** RFC 7348 §5: the outer UDP source port comes from a hash of the inner frame, in 49152–65535. */
+export const VXLAN_SRC_PORT_MIN = 49152;
+export const VXLAN_SRC_PORT_MAX = 65535;
+
+/**
+ * A hash of the inner frame's flow: MAC addresses and EtherType, and for IPv4/IPv6 the addresses,
+ * the protocol and (TCP/UDP/SCTP, first fragment) the ports. Frames of one flow get one outer
+ * source port, so the receiving host spreads flows over its CPUs without reordering any.
+ */
+export function flowHash(b: Uint8Array, off: number, len: number): number {
+  let h = 0x811c9dc5;
+  const mix = (from: number, to: number) => {
+    for (let i = from; i < to; i++) h = Math.imul(h ^ b[i], 0x01000193);
+  };
+  mix(off, off + 14);
+  let et = (b[off + 12] << 8) | b[off + 13];
+  let l3 = off + 14;
+  if (et === 0x8100 && len >= 18) {
+    et = (b[off + 16] << 8) | b[off + 17];
+    l3 = off + 18;
+  }
+  const end = off + len;
+  if (et === 0x0800 && l3 + 20 <= end) {
+    const ihl = (b[l3] & 0x0f) * 4;
+    const proto = b[l3 + 9];
+    mix(l3 + 9, l3 + 10);
+    mix(l3 + 12, l3 + 20);
+    const firstFrag = ((b[l3 + 6] & 0x1f) | b[l3 + 7]) === 0;
+    if (firstFrag && (proto === 6 || proto === 17 || proto === 132) && l3 + ihl + 4 <= end) mix(l3 + ihl, l3 + ihl + 4);
+  } else if (et === 0x86dd && l3 + 40 <= end) {
+    const proto = b[l3 + 6];
+    mix(l3 + 6, l3 + 7);
+    mix(l3 + 8, l3 + 40);
+    if ((proto === 6 || proto === 17 || proto === 132) && l3 + 44 <= end) mix(l3 + 40, l3 + 44);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return h >>> 0;
+}
+
+/** Binds a UDP socket to a free port in 49152–65535 on `host` and connects it to `r`. */
+async function flowSocket(host: string, family: 4 | 6, r: HostPort): Promise<Socket> {
+  const span = VXLAN_SRC_PORT_MAX - VXLAN_SRC_PORT_MIN + 1;
+  let lastErr: unknown;
+  for (let attempt = 0; attempt < 64; attempt++) {
+    const sock = createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
+    try {
+      sock.bind(VXLAN_SRC_PORT_MIN + Math.floor(Math.random() * span), host);
+      await once(sock, 'listening');
+      sock.connect(r.port, r.host);
+      await once(sock, 'connect');
+      return sock;
+    } catch (e) {
+      lastErr = e;
+      sock.close();
+      if ((e as { code?: string }).code !== 'EADDRINUSE') break;
+    }
+  }
+  throw lastErr;
 }
 
 interface MacEntry {
@@ -111,10 +184,13 @@ class Endpoint {
   badHeader = 0;
   wrongVni = 0;
   unknownSource = 0;
+  /** Datagrams the kernel dropped from this socket's receive queue. */
+  readonly kernelDrops: SocketDrops;
 
   constructor(key: string, sock: Socket) {
     this.key = key;
     this.sock = sock;
+    this.kernelDrops = new SocketDrops(sock);
     sock.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
     sock.on('error', (e) => {
       for (const l of this.byVni.values()) for (const a of l) a.emit('warning', e);
@@ -222,7 +298,7 @@ export class VxlanAdapter extends AdapterBase {
   readonly #onSent: (err: Error | null) => void;
 
   /** @internal use attachVxlan */
-  constructor(sw: Switch, port: Port, ep: Endpoint, remotes: Remote[], opts: VxlanOptions) {
+  constructor(sw: SwitchRef, port: Port, ep: Endpoint, remotes: Remote[], opts: VxlanOptions) {
     super(sw, port);
     this.vni = opts.vni;
     this.#ep = ep;
@@ -285,7 +361,7 @@ export class VxlanAdapter extends AdapterBase {
     remotes[r].rxFrames++;
     try {
       this.injector.put(msg, VXLAN_HEADER_LEN, len);
-      this.injector.flush();
+      this.injector.flushSoon(); // one txCommit per burst of datagrams
     } catch (e) {
       if (this.port.closed) void this.close();
       else this.emit('warning', e);
@@ -308,28 +384,44 @@ export class VxlanAdapter extends AdapterBase {
           else this.#macs.delete(macKey(buf, off));
         }
       }
-      const copies = target >= 0 ? 1 : remotes.length;
-      if (sock.getSendQueueCount() + copies > this.#maxQueue) {
-        this.drops.backpressure += copies;
-        continue;
-      }
+      const flow = remotes[0].socks.length > 1 ? flowHash(buf, off, len) : 0;
       const out = Buffer.allocUnsafe(VXLAN_HEADER_LEN + len);
       this.#hdr.copy(out, 0);
       out.set(buf.subarray(off, off + len), VXLAN_HEADER_LEN);
       if (this.taps.length) this.tapTx(buf, off, len);
       if (target >= 0) {
-        this.#send(out, remotes[target]);
+        this.#send(out, len, remotes[target], flow);
       } else {
-        for (let k = 0; k < remotes.length; k++) this.#send(out, remotes[k]);
+        for (let k = 0; k < remotes.length; k++) this.#send(out, len, remotes[k], flow);
       }
     }
   }
 
-  #send(out: Buffer, r: Remote): void {
+  #send(out: Buffer, len: number, r: Remote, flow: number): void {
+    const socks = r.socks;
+    if (socks.length === 0) {
+      const sock = this.#ep.sock;
+      if (sock.getSendQueueCount() >= this.#maxQueue) {
+        this.drops.backpressure++;
+        return;
+      }
+      r.txFrames++;
+      this.txFrames++;
+      this.txBytes += len;
+      sock.send(out, r.port, r.host, this.#onSent);
+      return;
+    }
+    const sock = socks[flow % socks.length];
+    if (sock.getSendQueueCount() >= this.#maxQueue) {
+      this.drops.backpressure++;
+      return;
+    }
     r.txFrames++;
     this.txFrames++;
-    this.txBytes += out.length - VXLAN_HEADER_LEN;
-    this.#ep.sock.send(out, r.port, r.host, this.#onSent);
+    this.txBytes += len;
+    // Connected: no address to resolve per call; no callback: a failed send is counted by the
+    // socket's 'error' handler (txError).
+    sock.send(out);
   }
 
   /** Learned inner MAC → remote entries (live ones), for tools and tests. */
@@ -343,6 +435,14 @@ export class VxlanAdapter extends AdapterBase {
       out.push({ mac: hex.match(/../g)!.join(':'), remote: this.#remotes[e.remote].name, ageSec: Math.floor(age / 1000) });
     }
     return out;
+  }
+
+  protected override kernelQueueDrops(): number {
+    return this.#ep.kernelDrops.read();
+  }
+
+  override kernelDropSource(): SocketDropsSource {
+    return this.#ep.kernelDrops.source();
   }
 
   override stats(): AdapterStats {
@@ -361,9 +461,20 @@ export class VxlanAdapter extends AdapterBase {
   }
 
   protected async shutdown(): Promise<void> {
+    for (const r of this.#remotes) {
+      for (const sock of r.socks) {
+        try {
+          sock.close();
+        } catch {
+          // already closed
+        }
+      }
+      r.socks = [];
+    }
     const ep = this.#ep;
     ep.remove(this);
     if (ep.empty) {
+      ep.kernelDrops.read(); // the last count, kept once the socket is gone
       if (endpoints.get(ep.key) === ep) endpoints.delete(ep.key);
       await new Promise<void>((resolve) => {
         try {
@@ -385,7 +496,7 @@ export class VxlanAdapter extends AdapterBase {
  * //               ethtool -K vx0 tx off; ip link set vx0 mtu 1450 up
  * ```
  */
-export async function attachVxlan(sw: Switch, portName: string, opts: VxlanOptions): Promise<VxlanAdapter> {
+export async function attachVxlan(sw: SwitchRef, portName: string, opts: VxlanOptions): Promise<VxlanAdapter> {
   if (!opts || typeof opts !== 'object') throw adapterError('attachVxlan needs { local: "ip:port", remotes: ["ip:port", …], vni }');
   vxlanHeader(opts.vni); // validates the VNI
   const local = parseHostPort(opts.local, 'vxlan local');
@@ -396,10 +507,12 @@ export async function attachVxlan(sw: Switch, portName: string, opts: VxlanOptio
     if (r.port === 0) throw adapterError(`vxlan remote ${s}: port 0 is not a destination (use 4789)`);
     if (r.family !== local.family) throw adapterError(`vxlan remote ${s} is not of the same IP family as local ${opts.local}`);
     if (remotes.some((x) => x.host === r.host)) throw adapterError(`vxlan remote ${r.host} is listed twice (a remote is identified by its address)`);
-    remotes.push({ ...r, name: formatHostPort(r), rxFrames: 0, txFrames: 0 });
+    remotes.push({ ...r, name: formatHostPort(r), rxFrames: 0, txFrames: 0, socks: [] });
   }
   if (opts.ageing !== undefined && !(opts.ageing > 0)) throw adapterError(`vxlan ageing must be > 0 seconds, got ${opts.ageing}`);
   if (opts.maxMacs !== undefined && !(Number.isInteger(opts.maxMacs) && opts.maxMacs > 0)) throw adapterError(`vxlan maxMacs must be a positive integer, got ${opts.maxMacs}`);
+  const sourcePorts = opts.sourcePorts ?? 8;
+  if (!(Number.isInteger(sourcePorts) && sourcePorts >= 0 && sourcePorts <= 64)) throw adapterError(`vxlan sourcePorts must be an integer 0..64, got ${opts.sourcePorts}`);
 
   const port = await openAdapterPort(sw, portName, opts.persistent, 'vxlan');
   let ep: Endpoint;
@@ -411,11 +524,37 @@ export async function attachVxlan(sw: Switch, portName: string, opts: VxlanOptio
         throw adapterError(`remote ${dup.host} with VNI ${opts.vni} on ${formatHostPort(local)} is already served by port ${other.portName}: a datagram could not tell the two ports apart`);
       }
     }
+    for (const r of remotes) {
+      for (let i = 0; i < sourcePorts; i++) {
+        const sock = await flowSocket(local.host, local.family, r);
+        try {
+          sock.setSendBufferSize(opts.sendBufferSize ?? 1 << 20);
+        } catch {
+          // keep the default size
+        }
+        r.socks.push(sock);
+      }
+    }
   } catch (e) {
+    for (const r of remotes) for (const sock of r.socks) sock.close();
+    if (ep! && ep.empty) {
+      if (endpoints.get(ep.key) === ep) endpoints.delete(ep.key);
+      ep.sock.close();
+    }
     await port.close();
     throw e;
   }
   const a = new VxlanAdapter(sw, port, ep, remotes, opts);
+  for (const r of remotes) {
+    for (const sock of r.socks) {
+      sock.on('error', (e: Error & { syscall?: string }) => {
+        if (e.syscall === 'send') {
+          a.drops.txError++;
+          a.txFrames--;
+        } else a.emit('warning', e);
+      });
+    }
+  }
   ep.add(a);
   registerAdapter(sw, a);
   return a;

@@ -113,7 +113,7 @@ function zeroDrops(): DropCounters {
   // Written out so that the compiler flags a reason added to DropCounters and missing here.
   return {
     truncated: 0, oversize: 0, undersize: 0, badHeader: 0, wrongVni: 0, unknownSource: 0,
-    desync: 0, noPeer: 0, txError: 0, backpressure: 0,
+    desync: 0, noPeer: 0, txError: 0, backpressure: 0, kernelQueue: 0,
   };
 }
 

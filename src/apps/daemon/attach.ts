@@ -10,7 +10,9 @@
 import { parsePortName } from '#bridge';
 import { VswitchError } from '../../core/errors.js';
 import type { Switch } from '../../core/switch.js';
-import { attachQemuDgram, attachQemuStream, attachTap, attachVxlan, type Adapter } from '../../adapters/index.js';
+import {
+  attachInWorker, attachQemuDgram, attachQemuStream, attachTap, attachVxlan, formatHostPort, listAdapters, parseHostPort, type Adapter,
+} from '../../adapters/index.js';
 
 export type AttachSpec =
   | { port: string; kind: 'qemu-stream'; addr: string }
@@ -54,13 +56,46 @@ export function checkAttachSpec(raw: unknown): AttachSpec {
   }
 }
 
+export interface AttachOptions {
+  /**
+   * Run VXLAN, QEMU dgram and QEMU stream adapters in a Worker of their own (attachInWorker): the
+   * default, and the fast way. false runs them on the calling thread's event loop. TAP adapters
+   * always run on the calling thread.
+   */
+  threads?: boolean;
+}
+
 /** Attaches the adapter a spec describes; the port is created (persistent) if needed. */
-export async function attachFromSpec(sw: Switch, raw: AttachSpec): Promise<Adapter> {
+export async function attachFromSpec(sw: Switch, raw: AttachSpec, opts: AttachOptions = {}): Promise<Adapter> {
   const s = checkAttachSpec(raw);
+  const threads = opts.threads ?? true;
   switch (s.kind) {
-    case 'qemu-stream': return attachQemuStream(sw, s.port, s.addr as Parameters<typeof attachQemuStream>[2], { persistent: true });
-    case 'qemu-dgram': return attachQemuDgram(sw, s.port, { local: s.local, remote: s.remote, persistent: true });
-    case 'vxlan': return attachVxlan(sw, s.port, { local: s.local, remotes: s.remotes, vni: s.vni, persistent: true });
+    case 'qemu-stream': {
+      const addr = s.addr as Parameters<typeof attachQemuStream>[2];
+      return threads ? attachInWorker(sw, { kind: 'qemu-stream', port: s.port, addr, options: { persistent: true } }) : attachQemuStream(sw, s.port, addr, { persistent: true });
+    }
+    case 'qemu-dgram': {
+      const o = { local: s.local, remote: s.remote, persistent: true };
+      return threads ? attachInWorker(sw, { kind: 'qemu-dgram', port: s.port, options: o }) : attachQemuDgram(sw, s.port, o);
+    }
+    case 'vxlan': {
+      const o = { local: s.local, remotes: s.remotes, vni: s.vni, persistent: true };
+      if (threads) {
+        // VXLAN adapters in one thread share a UDP endpoint; adapters in Workers cannot.
+        let want = '';
+        try {
+          const l = parseHostPort(s.local, 'vxlan local');
+          if (l.port !== 0) want = formatHostPort(l);
+        } catch {
+          // attachVxlan reports the bad address
+        }
+        const other = want ? listAdapters(sw).find((a) => a.kind === 'vxlan' && a.local === want) : undefined;
+        if (other) {
+          throw bad(`attach vxlan: ${want} is already the endpoint of ${other.portName}, whose adapter runs in its own thread; ports share one UDP endpoint only with serve --no-adapter-threads (or give this port another local address)`);
+        }
+      }
+      return threads ? attachInWorker(sw, { kind: 'vxlan', port: s.port, options: o }) : attachVxlan(sw, s.port, o);
+    }
     case 'tap': return attachTap(sw, s.port, { name: s.name, netns: s.netns, persistent: true });
   }
 }

@@ -60,6 +60,8 @@ export interface ControlServerOptions {
   configFile?: string;
   /** Called when a client sends `shutdown` (default: close()). */
   onShutdown?: () => void;
+  /** Run VXLAN, QEMU dgram and QEMU stream adapters in Workers of their own (default true; see AttachOptions). */
+  adapterThreads?: boolean;
 }
 
 interface Job {
@@ -125,7 +127,10 @@ export class ControlServer {
   #ino = -1;
   #closing: Promise<void> | undefined;
 
-  private constructor(socketPath: string, sw: Switch, ownSwitch: boolean, guests: GuestHost, onShutdown?: () => void) {
+  readonly #adapterThreads: boolean;
+
+  private constructor(socketPath: string, sw: Switch, ownSwitch: boolean, guests: GuestHost, onShutdown: (() => void) | undefined, adapterThreads: boolean) {
+    this.#adapterThreads = adapterThreads;
     this.socketPath = socketPath;
     this.switch = sw;
     this.guests = guests;
@@ -154,7 +159,7 @@ export class ControlServer {
       // Adapters listen before the control socket does, so a VM started after "listening" finds them.
       for (const [i, spec] of (opts.config?.attach ?? []).entries()) {
         try {
-          await attachFromSpec(sw, spec);
+          await attachFromSpec(sw, spec, { threads: opts.adapterThreads });
         } catch (e) {
           throw new VswitchError('ERR_BAD_CONFIG', `config ${opts.configFile ?? '(config)'}: attach[${i}]: ${(e as Error).message}`);
         }
@@ -166,7 +171,7 @@ export class ControlServer {
           throw new VswitchError('ERR_BAD_CONFIG', `config ${opts.configFile ?? '(config)'}: guests[${i}]: ${(e as Error).message}`);
         }
       }
-      srv = new ControlServer(path, sw, own, guests, opts.onShutdown);
+      srv = new ControlServer(path, sw, own, guests, opts.onShutdown, opts.adapterThreads ?? true);
       await srv.#listen();
       return srv;
     } catch (e) {
@@ -449,13 +454,13 @@ export class ControlServer {
         case 'attach': {
           const spec = req.spec;
           if (!isObject(spec)) throw badRequest('attach needs {"spec": {"port": "vale0:vm1", "kind": "qemu-stream", "addr": "unix:/path"}}');
-          attachFromSpec(sw, spec as unknown as AttachSpec).then((a) => ok(a.stats()), fail);
+          attachFromSpec(sw, spec as unknown as AttachSpec, { threads: this.#adapterThreads }).then((a) => ok(a.stats()), fail);
           break;
         }
         case 'detach': {
           const p = parsePortName(strArg(req, 'port', 'detach needs {"port": "vale0:vm1"}'));
           const a = adapterFor(sw, p.name);
-          if (!a) throw new VswitchError('ERR_NO_ADAPTER', `no adapter is attached to ${p.name}; attached: ${listAdapters(sw).map((x) => x.port).join(', ') || 'none'}`);
+          if (!a) throw new VswitchError('ERR_NO_ADAPTER', `no adapter is attached to ${p.name}; attached: ${listAdapters(sw).map((x) => x.portName).join(', ') || 'none'}`);
           const last = a.stats();
           a.close().then(() => ok(last), fail);
           break;

@@ -1,0 +1,132 @@
+#!/bin/bash
+# iperf3 between two Linux network namespaces, as a user connects them (README "Connect Linux
+# network namespaces"): kernel vxlan devices in namespaces A and B, `vswitch serve` in a third
+# namespace with one VXLAN port per namespace. Beside it, in the same run, two namespaces joined by
+# a Linux bridge over veths. For each path: TCP (iperf3, DURATION s) and UDP 64-byte datagrams
+# (iperf3 -u -b 0 -l 64), and for vswitch the adapters' own accounting (`vswitch ctl adapters`):
+# datagrams received from A's kernel, dropped by reason (kernelQueue included).
+#
+#   sudo perf/iperf3-vxlan.sh                            # modes "threads main", 8 s each
+#   sudo DURATION=5 MODES="threads" perf/iperf3-vxlan.sh
+#   sudo BEFORE=/path/to/older/dist/cli/vswitch.js MODES="before main threads" perf/iperf3-vxlan.sh
+#
+# MODES: threads = `vswitch serve` as shipped (VXLAN adapters in Workers of their own);
+#        main = `vswitch serve --no-adapter-threads` (adapters on the daemon's main thread);
+#        before = `vswitch serve` of another build, given by BEFORE (e.g. an older commit).
+# Needs root, iproute2, ethtool and iperf3 (apt-get install -y iperf3 ethtool iproute2).
+# Creates namespaces vsw-ip-* and removes them on exit; sends traffic only inside them.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+VSWITCH=${VSWITCH:-$ROOT/dist/cli/vswitch.js}
+DURATION=${DURATION:-8}
+MODES=${MODES:-threads main}
+
+if [ "$(id -u)" != 0 ]; then echo "iperf3-vxlan: skipped: needs root (network namespaces)"; exit 0; fi
+for c in ip ethtool iperf3 node; do
+  command -v $c >/dev/null || { echo "iperf3-vxlan: skipped: $c is not installed (apt-get install -y iperf3 ethtool iproute2)"; exit 0; }
+done
+[ -f "$VSWITCH" ] || { echo "iperf3-vxlan: $VSWITCH not found: build first (npx tsc -b tsconfig.build.json)"; exit 1; }
+
+P=vsw-ip-$$
+NS_SW=$P-sw NS_A=$P-a NS_B=$P-b NS_BR=$P-br NS_C=$P-c NS_D=$P-d
+TMP=$(mktemp -d /tmp/vsw-iperf.XXXXXX)
+SOCK=$TMP/vs.sock
+SERVE_PID=
+
+cleanup() {
+  [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null
+  for ns in $NS_SW $NS_A $NS_B $NS_BR $NS_C $NS_D; do
+    ip netns pids $ns 2>/dev/null | xargs -r kill 2>/dev/null
+    ip netns del $ns 2>/dev/null
+  done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+set -e
+
+for ns in $NS_SW $NS_A $NS_B $NS_BR $NS_C $NS_D; do
+  ip netns add $ns
+  ip netns exec $ns sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+  ip -n $ns link set lo up
+done
+
+# vswitch path: A, B each have a veth to the switch namespace and a kernel vxlan device.
+n=1
+for side in A B; do
+  ns=$(eval echo \$NS_$side)
+  ip link add vs$side$$ type veth peer name vn$side$$
+  ip link set vs$side$$ netns $NS_SW
+  ip link set vn$side$$ netns $ns
+  ip -n $NS_SW addr add 10.99.$n.1/24 dev vs$side$$
+  ip -n $NS_SW link set vs$side$$ up
+  ip -n $ns addr add 10.99.$n.2/24 dev vn$side$$
+  ip -n $ns link set vn$side$$ up
+  ip -n $ns link add vx0 type vxlan id 42 local 10.99.$n.2 remote 10.99.$n.1 dstport 4789
+  ip netns exec $ns ethtool -K vx0 tx off >/dev/null   # else inner TCP/UDP checksums stay unfinished
+  ip -n $ns link set vx0 mtu 1450 up
+  ip -n $ns addr add 192.168.42.$n/24 dev vx0
+  n=$((n + 1))
+done
+
+# Linux bridge path: C, D each have a veth into a bridge in its own namespace.
+ip -n $NS_BR link add br0 type bridge
+ip -n $NS_BR link set br0 up
+n=1
+for side in C D; do
+  ns=$(eval echo \$NS_$side)
+  ip link add vb$side$$ type veth peer name vn$side$$
+  ip link set vb$side$$ netns $NS_BR
+  ip link set vn$side$$ netns $ns
+  ip -n $NS_BR link set vb$side$$ master br0 up
+  ip -n $ns addr add 192.168.43.$n/24 dev vn$side$$
+  ip -n $ns link set vn$side$$ up
+  n=$((n + 1))
+done
+
+# iperf3 -J output → one figure.
+tcp_rate() { node -e 'const j=JSON.parse(require("fs").readFileSync(0,"utf8")); if(j.error){console.log("error: "+j.error);process.exit(0)} console.log((j.end.sum_received.bits_per_second/1e9).toFixed(2)+" Gbit/s")'; }
+udp_figures() {
+  node -e 'const j=JSON.parse(require("fs").readFileSync(0,"utf8")); if(j.error){console.log("error: "+j.error);process.exit(0)}
+  const s=j.end.sum, secs=s.seconds, sent=s.packets, lost=s.lost_packets;
+  console.log(`offered ${(sent/secs/1e3).toFixed(0)}k/s, delivered ${((sent-lost)/secs/1e3).toFixed(0)}k/s, lost ${(100*lost/Math.max(sent,1)).toFixed(1)}% (${sent} sent, ${lost} lost)`)'
+}
+
+run_iperf() { # client-ns server-ns server-ip label
+  local c=$1 s=$2 ip=$3 label=$4
+  ip netns exec $s iperf3 -s -B $ip -D -1 >/dev/null 2>&1
+  sleep 0.5
+  echo "$label TCP:  $(ip netns exec $c iperf3 -c $ip -t $DURATION -J 2>/dev/null | tcp_rate)"
+  ip netns exec $s iperf3 -s -B $ip -D -1 >/dev/null 2>&1
+  sleep 0.5
+  echo "$label UDP 64 B: $(ip netns exec $c iperf3 -c $ip -u -b 0 -l 64 -t $DURATION -J 2>/dev/null | udp_figures)"
+}
+
+adapters() {
+  node "$cli" ctl adapters --json --socket "$SOCK" | node -e 'const a=JSON.parse(require("fs").readFileSync(0,"utf8"));
+  for (const x of a) { const r=Object.entries(x.drops).filter(([,v])=>v>0).map(([k,v])=>k+"="+v).join(" ")||"-";
+    console.log(`  ${x.port}: in ${x.rxFrames} out ${x.txFrames} dropped ${x.dropped} (${r}), switch ring full ${x.switch?x.switch.rxDropRingFull:"-"}${x.thread!==undefined?", thread "+x.thread:""}`) }'
+}
+
+echo "iperf3-vxlan: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), node $(node -v), $DURATION s per test"
+for mode in $MODES; do
+  case $mode in
+    threads) flags= cli=$VSWITCH ;;
+    main) flags=--no-adapter-threads cli=$VSWITCH ;;
+    before) flags= cli=${BEFORE:?set BEFORE=path/to/dist/cli/vswitch.js for mode before} ;;
+    *) echo "unknown mode $mode (threads, main, before)"; exit 1 ;;
+  esac
+  ip netns exec $NS_SW node "$cli" serve --socket "$SOCK" $flags >"$TMP/serve.log" 2>&1 &
+  SERVE_PID=$!
+  for _ in $(seq 100); do grep -q listening "$TMP/serve.log" 2>/dev/null && break; sleep 0.1; done
+  node "$cli" ctl attach vale0:nsa --vxlan --local 10.99.1.1:4789 --remote 10.99.1.2:4789 --vni 42 --socket "$SOCK" >/dev/null
+  node "$cli" ctl attach vale0:nsb --vxlan --local 10.99.2.1:4789 --remote 10.99.2.2:4789 --vni 42 --socket "$SOCK" >/dev/null
+  ip netns exec $NS_A ping -q -c 2 -W 2 192.168.42.2 >/dev/null || echo "vswitch ($mode): ping failed"
+  run_iperf $NS_A $NS_B 192.168.42.2 "vswitch VXLAN ($mode)"
+  echo " vswitch ctl adapters after the run:"
+  adapters
+  kill $SERVE_PID; wait $SERVE_PID 2>/dev/null || true
+  SERVE_PID=
+done
+ip netns exec $NS_C ping -q -c 2 -W 2 192.168.43.2 >/dev/null || echo "linux bridge: ping failed"
+run_iperf $NS_C $NS_D 192.168.43.2 "Linux bridge over veths"
