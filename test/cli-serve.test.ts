@@ -137,7 +137,7 @@ t.test('control socket: bad JSON, bad shapes, unknown ops, over-long lines, clie
   t.match(await c.next(), { id: null, ok: false, error: { code: 'ERR_BAD_REQUEST' } });
   t.match(await c.next(), { id: 5, ok: false, error: { code: 'ERR_BAD_REQUEST', message: /"op"/ } });
   c.s.write('{"id":6,"op":"reboot"}\n');
-  t.match(await c.next(), { id: 6, ok: false, error: { code: 'ERR_UNKNOWN_OP', message: /unknown op "reboot"; ops are ping, list, create, remove, fdb, stats, vlan, mirror, ageing, attach, detach, adapters, capture, pktgen, bridge, stop, shutdown/ } });
+  t.match(await c.next(), { id: 6, ok: false, error: { code: 'ERR_UNKNOWN_OP', message: /unknown op "reboot"; ops are ping, list, create, remove, fdb, stats, vlan, mirror, ageing, attach, detach, adapters, guest-start, guest-stop, guests, capture, pktgen, bridge, stop, shutdown/ } });
   c.s.write('{"id":7,"op":"create"}\n{"id":8,"op":"create","name":"eth0"}\n{"id":9,"op":"stop","target":1}\n{"id":10,"op":"pktgen","opts":1}\n');
   t.match(await c.next(), { id: 7, ok: false, error: { code: 'ERR_BAD_REQUEST', message: /"name" must be a string/ } });
   t.match(await c.next(), { id: 8, ok: false, error: { code: 'ERR_BAD_NAME', message: /port names are vale/ } });
