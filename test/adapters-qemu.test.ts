@@ -1,31 +1,30 @@
 // Two real QEMU guests (TCG, the Debian kernel, a busybox initramfs built by test/vm/) ping each
 // other through a vswitch bridge: once attached with the QEMU stream adapter (unix sockets), once
 // with the QEMU dgram adapter (UDP on 127.0.0.1). Success is read from the guests' serial
-// consoles (a marker line printed by test/vm/init). Skips, saying why, where QEMU or the guest
-// pieces cannot be had.
+// consoles (a marker line printed by test/vm/init). As root it installs QEMU and the guest pieces
+// and fails if that or the guest image build fails; it skips, saying why, only where it cannot
+// install (not root, no apt-get), and fails then too under VSWITCH_REQUIRE_INTEROP=1.
 import t, { type Test } from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Switch } from '../src/index.js';
 import { attachQemuDgram, attachQemuStream, type Adapter } from '../src/adapters/index.js';
-import { bootGuest, ensureDebianPackages, freeUdpPort, guestImage, have, type Guest, type GuestImage } from './vm/interop-util.js';
+import { bootGuest, freeUdpPort, guestImage, type Guest, type GuestImage } from './vm/interop-util.js';
+import { isRoot, needPackages, skipFor, type Missing } from './helpers/interop.js';
 
 const BOOT_MS = 120_000;
 
-async function setup(): Promise<GuestImage | string> {
-  const missing = ensureDebianPackages(['qemu-system-x86', 'busybox-static', 'linux-image-amd64', 'cpio', 'kmod']);
+async function setup(): Promise<GuestImage | Missing> {
+  const missing = needPackages(['qemu-system-x86', 'busybox-static', 'linux-image-amd64', 'cpio', 'kmod'], ['qemu-system-x86_64', 'cpio']);
   if (missing) return missing;
-  if (!have('qemu-system-x86_64')) return 'qemu-system-x86_64 not found (Debian package qemu-system-x86)';
-  return guestImage();
+  const img = await guestImage();
+  // As root the kernel is readable and every piece installed: a failure here is a broken setup.
+  return typeof img === 'string' ? { reason: img, fatal: isRoot } : img;
 }
 
 const img = await setup();
-if (typeof img === 'string') {
-  console.log(`# adapters-qemu: skipping: ${img}`);
-  t.comment(`skipping QEMU interop tests: ${img}`);
-}
-const skip = typeof img === 'string' ? img : false;
+const skip = skipFor(t, 'QEMU guests', 'reason' in img ? img : null);
 
 async function pingPair(
   t: Test,
