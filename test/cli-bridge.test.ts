@@ -2,7 +2,7 @@
 // its errors; and runBridge used from the library with an embedded Switch.
 import t from 'tap';
 import { ControlClient } from '../src/control/client.js';
-import { oneLine, runCli, spawnCli, startServe, tmpSocket } from './helpers/cli.js';
+import { oneLine, pollUntil, runCli, spawnCli, startServe, tmpSocket } from './helpers/cli.js';
 // runBridge starts Workers from compiled code: use the built package.
 import { Switch, runBridge } from '../dist/src/index.js';
 
@@ -28,14 +28,9 @@ t.test('bridge -i valeA:x -i valeB:y: a frame sent on valeA crosses to valeB; co
     opts: { port: 'valeA:t', func: 'tx', count: 1000, batch: 64, srcMac: '02:00:00:00:00:01' },
   }, () => {}).done;
   t.equal(tx.packets, 1000);
-  const deadline = Date.now() + 5000;
-  let fdbB: { mac: string; portName: string }[] = [];
-  while (Date.now() < deadline) {
-    fdbB = await c.request<{ mac: string; portName: string }[]>('fdb', { bridge: 'valeB' });
-    const rs = await c.request<{ counters: { rxFrames: number } }>('stats', { port: 'valeB:r' });
-    if (rs.counters.rxFrames >= 1000) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await pollUntil('1000 frames to reach valeB:r', async () =>
+    ((await c.request<{ counters: { rxFrames: number } }>('stats', { port: 'valeB:r' })).counters.rxFrames >= 1000 ? true : undefined));
+  const fdbB = await c.request<{ mac: string; portName: string }[]>('fdb', { bridge: 'valeB' });
   await rx.cancel();
   const got = await rx.done;
   t.equal(got.kind, 'final');
@@ -56,7 +51,7 @@ t.test('bridge op over the control socket: counter events, both directions, stop
   const d = await startServe(t, socket);
   const c = await ControlClient.connect(socket);
   t.teardown(() => c.close());
-  const events: { event: string; counters?: { aToB: { frames: number } } }[] = [];
+  const events: { event: string; counters?: { aToB: { frames: number }; bToA: { frames: number } } }[] = [];
   let onStart!: () => void;
   const started = new Promise<void>((r) => { onStart = r; });
   const s = c.stream<{ aToB: { frames: number }; bToA: { frames: number; bytes: number } }>('bridge', { a: 'valeA:x', b: 'valeB:y', intervalMs: 50, batch: 32 }, (ev) => {
@@ -67,7 +62,8 @@ t.test('bridge op over the control socket: counter events, both directions, stop
   await t.rejects(c.request('bridge', { a: 'valeA:q', b: 'valeA:w' }), { code: 'ERR_BAD_ARG', message: /same bridge valeA: joining them would loop/ });
   // B to A this time, 100-byte frames.
   await c.stream('pktgen', { opts: { port: 'valeB:t', func: 'tx', count: 300, length: 100, batch: 32 } }, () => {}).done;
-  await new Promise((r) => setTimeout(r, 150));
+  // The job's counter events (every 50 ms) show when all 300 have crossed.
+  await pollUntil('a counter event with 300 frames B to A', async () => (events.some((e) => (e.counters?.bToA.frames ?? 0) >= 300) ? true : undefined));
   await s.cancel();
   const fin = await s.done;
   t.equal(fin.bToA.frames, 300);
@@ -83,11 +79,10 @@ t.test('bridge op over the control socket: counter events, both directions, stop
   });
   t.equal((await c.request<{ jobs: number }>('ping')).jobs, 1);
   c2.close();
-  let jobs = 1;
-  for (let i = 0; i < 100 && jobs > 0; i++) {
-    await new Promise((r) => setTimeout(r, 30));
-    jobs = (await c.request<{ jobs: number }>('ping')).jobs;
-  }
+  const jobs = await pollUntil('the closed connection\'s job to stop', async () => {
+    const n = (await c.request<{ jobs: number }>('ping')).jobs;
+    return n === 0 ? n : undefined;
+  });
   t.equal(jobs, 0, 'jobs of a closed connection are stopped');
   c.close();
   t.same(await d.stop(), { code: 0, signal: null });

@@ -2,11 +2,13 @@
 // sockets playing QEMU (stream and dgram) and a VXLAN peer on loopback.
 import t from 'tap';
 import { createSocket } from 'node:dgram';
-import { once } from 'node:events';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { connectStreamPeer, PcapReader } from '../src/index.js';
-import { runCli, spawnCli, startServe, tmpSocket, oneLine } from './helpers/cli.js';
+import { runCli, spawnCli, startServe, tmpSocket, oneLine, waitForAdapters } from './helpers/cli.js';
+import { onceWithin } from './helpers/wait.js';
+
+const once = (e: Parameters<typeof onceWithin>[0], ev: string) => onceWithin(e, ev, 10_000);
 
 function frame(dst: number[], src: number[], tag: number): Uint8Array {
   const f = new Uint8Array(60);
@@ -50,7 +52,9 @@ t.test('attach QEMU stream, dgram and VXLAN ports from the CLI; capture a port',
   vx.bind(vxB, '127.0.0.1');
   t.teardown(() => { vm3.close(); vx.close(); });
   await Promise.all([once(vm3, 'listening'), once(vx, 'listening')]);
-  await new Promise((res) => setTimeout(res, 200)); // the adapters see the connections
+  // The stream adapters have accepted the two peers.
+  await waitForAdapters(socket, 'both stream peers to be connected',
+    (l) => ['vale0:vm1', 'vale0:vm2'].every((p) => l.find((a) => a.port === p)?.connected === true));
 
   const cap = spawnCli(t, ['capture', '-i', 'vale0:vm1', '-w', join(dir, 'vm1.pcap'), '-c', '2', '--socket', socket]);
   await cap.waitFor(/capturing vale0:vm1/);
