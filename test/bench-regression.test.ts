@@ -82,3 +82,18 @@ t.test('a malformed baseline: one-line error before any measurement', async (t) 
   t.ok(oneLine(missing.stderr), missing.stderr);
   t.match(missing.stderr, /cannot read baseline/);
 });
+
+t.test('the table: a header, then one row per system and scenario with figures that agree', async (t) => {
+  const r = await runCli(['bench', '--scenario', '1to1-60', '--scenario', 'rtt', '--trials', '1', '--duration', '0.3', '--warmup', '0.1'], { timeoutMs: 120_000 });
+  t.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trimEnd().split('\n');
+  t.match(lines[0], /^vswitch bench: .*node v\d+.*load .* at start, .* at end, 1 trials of 0\.3 s/, 'a line describing the run');
+  t.match(lines[1], /^system\s+scenario\s+frame\s+Mpps\s+Gbit\/s\s+bound Mpps\s+ratio\s+spread \(Mpps\)\s+rtt p50/, 'the column header');
+  const rows = lines.slice(2).map((l) => l.trim().split(/\s+/));
+  t.same(rows.map((x) => x.slice(0, 3)), [['vswitch', '1to1-60', '60'], ['vswitch', 'rtt-spin', '60'], ['vswitch', 'rtt-sleep', '60']], 'one row per scenario');
+  const [, , , mpps, gbps, bound, ratio] = rows[0].map(Number);
+  t.ok(mpps > 0 && bound > 0, `rates are positive (${mpps} Mpps, bound ${bound})`);
+  t.ok(Math.abs(ratio - mpps / bound) < 0.002, `ratio ${ratio} = Mpps / bound (${(mpps / bound).toFixed(3)})`);
+  t.ok(Math.abs(gbps - (mpps * 60 * 8) / 1000) < 0.02, `Gbit/s ${gbps} = Mpps × 60 bytes × 8`);
+  for (const row of rows.slice(1)) t.match(row.join(' '), /\d+(\.\d+)? ?us$/, `${row[1]}: a round-trip p50 in the last column`);
+});

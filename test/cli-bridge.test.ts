@@ -46,6 +46,33 @@ t.test('bridge -i valeA:x -i valeB:y: a frame sent on valeA crosses to valeB; co
   t.same(await d.stop(), { code: 0, signal: null });
 });
 
+t.test('bridge -b -T --json: JSON counter lines while it runs, a final one on Ctrl-C', async (t) => {
+  const { socket } = tmpSocket(t);
+  const d = await startServe(t, socket);
+  const br = spawnCli(t, ['bridge', '-i', 'valeA:x', '-i', 'valeB:y', '-b', '16', '-T', '50', '--json', '--socket', socket]);
+  await br.waitFor(/vswitch bridge: forwarding between valeA:x and valeB:y/);
+  const c = await ControlClient.connect(socket);
+  t.teardown(() => c.close());
+  const tx = await c.stream<Report>('pktgen', { opts: { port: 'valeA:t', func: 'tx', count: 100, batch: 8 } }, () => {}).done;
+  t.equal(tx.packets, 100);
+  type Line = { kind: string; a: string; b: string; aToB: { frames: number; bytes: number }; bToA: { frames: number }; seconds: number };
+  const parsed = () => br.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line);
+  await pollUntil('an interval line with the 100 frames', async () => (parsed().some((l) => l.kind === 'interval' && l.aToB.frames === 100) ? true : undefined));
+  t.same(await br.stop('SIGINT'), { code: 0, signal: null });
+  const all = parsed();
+  const intervals = all.filter((l) => l.kind === 'interval');
+  t.ok(intervals.length >= 1, `${intervals.length} interval lines (-T 50)`);
+  t.ok(intervals.every((l, i) => i === 0 || l.seconds >= intervals[i - 1].seconds), 'seconds since the start, never decreasing');
+  const fin = all.at(-1)!;
+  t.match(fin, { kind: 'final', a: 'valeA:x', b: 'valeB:y', aToB: { frames: 100, bytes: 6000 }, bToA: { frames: 0 } }, 'the final line counts the frames moved');
+  t.equal(br.stdout.split('\n').filter((l) => l && !l.startsWith('{')).length, 0, 'nothing but JSON on stdout');
+  const bad = await runCli(['bridge', '-i', 'valeA:x', '-i', 'valeB:y', '-b', '0', '--socket', socket]);
+  t.equal(bad.code, 1);
+  t.match(bad.stderr, /-b must be an integer in \[1, 8192\], got 0/);
+  c.close();
+  t.same(await d.stop(), { code: 0, signal: null });
+});
+
 t.test('bridge op over the control socket: counter events, both directions, stop', async (t) => {
   const { socket } = tmpSocket(t);
   const d = await startServe(t, socket);
