@@ -33,7 +33,8 @@ export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.P
   return env;
 }
 
-/** Runs `vswitch ...args` to completion (killed after timeoutMs). */
+/** Runs `vswitch ...args` to completion (killed after timeoutMs, default 60 s: a deadline that holds when
+ * several Node processes start at once on 2 busy cores, which took over 15 s under load 15). */
 export function runCli(args: string[], opts: { env?: Record<string, string | undefined>; timeoutMs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [CLI, ...args], { env: cliEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -41,7 +42,7 @@ export function runCli(args: string[], opts: { env?: Record<string, string | und
     let stderr = '';
     p.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
     p.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    const timer = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs ?? 15000);
+    const timer = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
     p.on('error', reject);
     p.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -93,7 +94,7 @@ export function spawnCli(t: Teardown, args: string[], opts: { env?: Record<strin
     proc, exited,
     get stdout() { return stdout; },
     get stderr() { return stderr; },
-    waitFor(re, timeoutMs = 10000) {
+    waitFor(re, timeoutMs = 30_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
           const m = (stdout + stderr).match(re);
@@ -145,7 +146,7 @@ export async function ask<T = unknown>(socket: string, op: string, args: Record<
 }
 
 /** Polls `probe` every 20 ms until it returns a value other than undefined; rejects with `what` after `ms`. */
-export async function pollUntil<T>(what: string, probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+export async function pollUntil<T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
   const end = Date.now() + ms;
   let last: unknown;
   for (;;) {
