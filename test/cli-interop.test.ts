@@ -99,6 +99,23 @@ t.test('attach QEMU stream, dgram and VXLAN ports from the CLI; capture a port',
     t.match(e.stderr, re, args.join(' '));
     t.ok(oneLine(e.stderr), e.stderr);
   }
+  // A stream port with its peer still connected, and a VXLAN uplink.
+  r = await ctl('detach', 'vale0:vm1');
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /detached qemu-stream from vale0:vm1: 1 frames in, 1 out/);
+  t.ok(await new Promise((res) => { if (p1.socket.destroyed) res(true); else p1.socket.once('close', () => res(true)); setTimeout(() => res(false), 10_000); }),
+    'the stream peer is disconnected');
+  r = await ctl('detach', 'vale0:up');
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /detached vxlan from vale0:up: 0 frames in, 1 out/);
+  r = await ctl('adapters', '--json');
+  t.same((JSON.parse(r.stdout) as { port: string }[]).map((a) => a.port), ['vale0:vm2'], 'one adapter left');
+  // The VXLAN socket is closed: its port can be bound again.
+  const again = createSocket('udp4');
+  t.teardown(() => again.close());
+  again.bind(vxA, '127.0.0.1');
+  await once(again, 'listening');
+  t.pass(`127.0.0.1:${vxA} is free again`);
 });
 
 t.test('serve --config attaches adapters at start, before it listens', async (t) => {
