@@ -5,6 +5,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Switch, attachTap } from '../src/index.js';
 import { needPackages, needRoot, skipFor } from './helpers/interop.js';
+import { runCli, startServe, tmpSocket } from './helpers/cli.js';
 
 const sh = (cmd: string[]) => spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8' });
 const skip = skipFor(t, 'TAP devices in namespaces',
@@ -38,4 +39,38 @@ t.test('two namespaces with TAP devices ping through the switch', { skip }, asyn
   t.ok(b.stats().txFrames >= 4, 'and went out to the other one');
   t.same(sw.fdb('vale0').map((e) => e.portName).sort(), ['vale0:ta', 'vale0:tb']);
   await t.rejects(attachTap(sw, 'vale0:tc', { name: 'bad name!' }), { message: /1 to 15 characters/ });
+});
+
+t.test('the same through vswitch serve: ctl attach --tap --netns, ping, ctl detach', { skip }, async (t) => {
+  const id = (process.pid + 7) % 100000;
+  const ns = [`vctap-a-${id}`, `vctap-b-${id}`];
+  const dev = [`vca${id}`, `vcb${id}`];
+  for (const n of ns) {
+    t.equal(sh(['ip', 'netns', 'add', n]).status, 0, `netns ${n}`);
+    t.teardown(() => { sh(['ip', 'netns', 'del', n]); });
+  }
+  const { socket } = tmpSocket(t);
+  const d = await startServe(t, socket);
+  const ctl = (...a: string[]) => runCli(['ctl', ...a, '--socket', socket]);
+  for (const i of [0, 1]) {
+    const r = await ctl('attach', `vale0:t${i}`, '--tap', dev[i], '--netns', ns[i]);
+    t.equal(r.code, 0, r.stderr);
+    t.match(r.stdout, new RegExp(`attached tap to vale0:t${i}`));
+    t.match(sh(['ip', '-n', ns[i], '-o', 'link', 'show', dev[i]]).stdout, new RegExp(`: ${dev[i]}: .*UP`), `${dev[i]} is up in ${ns[i]}`);
+    sh(['ip', 'netns', 'exec', ns[i], 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1']);
+    t.equal(sh(['ip', '-n', ns[i], 'addr', 'add', `192.168.78.${i + 1}/24`, 'dev', dev[i]]).status, 0);
+  }
+  const ping = await promisify(execFile)('ip', ['netns', 'exec', ns[0], 'ping', '-c', '3', '-i', '0.2', '-W', '2', '192.168.78.2'], { encoding: 'utf8' })
+    .catch((e: { stdout?: string; stderr?: string }) => ({ stdout: `${e.stdout ?? ''}${e.stderr ?? ''}` }));
+  t.match(ping.stdout, /3 packets transmitted, 3 received/, 'namespace a pings namespace b through the daemon');
+  const ad = JSON.parse((await ctl('adapters', '--json')).stdout) as { port: string; kind: string; rxFrames: number; txFrames: number }[];
+  t.same(ad.map((a) => [a.port, a.kind]), [['vale0:t0', 'tap'], ['vale0:t1', 'tap']]);
+  t.ok(ad.every((a) => a.rxFrames >= 4 && a.txFrames >= 4), `ARP and echoes both ways (${ad.map((a) => `${a.rxFrames}/${a.txFrames}`).join(', ')})`);
+  for (const i of [0, 1]) {
+    const r = await ctl('detach', `vale0:t${i}`);
+    t.equal(r.code, 0, r.stderr);
+    t.match(r.stdout, new RegExp(`detached tap from vale0:t${i}`));
+  }
+  t.not(sh(['ip', '-n', ns[0], 'link', 'show', dev[0]]).status, 0, 'the TAP device is gone after detach');
+  t.same(await d.stop(), { code: 0, signal: null });
 });
