@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ControlClient } from '../src/control/client.js';
 import { oneLine, runCli, spawnCli, startServe, tmpSocket } from './helpers/cli.js';
+import { onceWithin } from './helpers/wait.js';
 
 t.test('serve: ready line, modes 0600/0700, one instance per socket, SIGTERM removes the socket', async (t) => {
   const { socket, socketDir } = tmpSocket(t);
@@ -117,7 +118,13 @@ function raw(path: string): Promise<{ s: Socket; next(): Promise<Record<string, 
     s.on('error', () => {});
     s.once('connect', () => resolve({
       s, closed,
-      next: () => new Promise((r) => { const m = lines.shift(); if (m) r(m); else waiters.push(r); }),
+      // Each reply has a deadline: a missing one fails the test instead of hanging it.
+      next: () => new Promise((r, j) => {
+        const m = lines.shift();
+        if (m) { r(m); return; }
+        const timer = setTimeout(() => j(new Error('no reply within 30 s')), 30_000);
+        waiters.push((x) => { clearTimeout(timer); r(x); });
+      }),
     }));
     s.once('error', reject);
   });
@@ -165,7 +172,7 @@ t.test('control socket: bad JSON, bad shapes, unknown ops, over-long lines, clie
   const greedy = connect(socket);
   greedy.on('error', () => {});
   greedy.pause();
-  await new Promise((r) => greedy.once('connect', r));
+  await onceWithin(greedy, 'connect', 30_000);
   const req = '{"id":1,"op":"list"}\n'.repeat(5000);
   greedy.write(req);
   await new Promise((r) => setTimeout(r, 300));
