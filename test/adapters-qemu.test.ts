@@ -15,6 +15,9 @@ import { isRoot, needPackages, skipFor, type Missing } from './helpers/interop.j
 import { runCli, startServe, tmpSocket } from './helpers/cli.js';
 
 const BOOT_MS = 120_000;
+// Three pairs of TCG guests: ~4.5 minutes on 2 cores shared with other work (load 15), over tap's
+// default 300 s per file. The runner is told of the longer limit.
+t.setTimeout(600_000);
 
 async function setup(): Promise<GuestImage | Missing> {
   const missing = needPackages(['qemu-system-x86', 'busybox-static', 'linux-image-amd64', 'cpio', 'kmod'], ['qemu-system-x86_64', 'cpio']);
