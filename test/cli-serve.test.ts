@@ -207,3 +207,38 @@ t.test('ControlClient: ERR_NO_DAEMON, server error codes, shutdown op', async (t
   t.same(await nd.exited, { code: 1, signal: null });
   t.equal(nd.stderr, `vswitch: no vswitch serve is listening on ${socket}: start one with "vswitch serve" (or pass --socket PATH / set VSWITCH_SOCKET)\n`);
 });
+
+t.test('serve stops cleanly with jobs and adapters live: clients get their final reports, sockets go', async (t) => {
+  const { dir, socket } = tmpSocket(t);
+  const d = await startServe(t, socket);
+  const vm = join(dir, 'vm.sock');
+  const a = await runCli(['ctl', 'attach', 'vale0:vm', '--qemu-stream', `unix:${vm}`, '--socket', socket]);
+  t.equal(a.code, 0, a.stderr);
+  const { connectStreamPeer } = await import('../src/index.js');
+  const peer = await connectStreamPeer(`unix:${vm}`);
+  const peerClosed = new Promise<boolean>((r) => { peer.socket.once('close', () => r(true)); setTimeout(() => r(false), 30_000).unref(); });
+  const rx = spawnCli(t, ['pkt-gen', '-i', 'vale0:rx', '--socket', socket]);
+  const br = spawnCli(t, ['bridge', '-i', 'valeA:x', '-i', 'valeB:y', '--socket', socket]);
+  await rx.waitFor(/Receiving from vale0:rx/);
+  await br.waitFor(/forwarding between valeA:x and valeB:y/);
+  const cc = await ControlClient.connect(socket);
+  const jobs = await (async () => {
+    const end = Date.now() + 30_000;
+    for (;;) {
+      const n = (await cc.request<{ jobs: number }>('ping')).jobs;
+      if (n === 2 || Date.now() > end) return n;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  cc.close();
+  t.equal(jobs, 2, 'two jobs running (pkt-gen rx, bridge)');
+  t.same(await d.stop('SIGTERM'), { code: 0, signal: null }, 'serve exits 0');
+  t.match(d.stdout, /vswitch serve: stopped \(SIGTERM\)/);
+  t.same(await rx.exited, { code: 0, signal: null }, 'the pkt-gen client ends');
+  t.match(rx.stdout, /vale0:rx rx: Received nothing\./, 'with its final report');
+  t.same(await br.exited, { code: 0, signal: null }, 'the bridge client ends');
+  t.match(br.stdout, /valeA:x -> valeB:y: 0 frames, 0 bytes\nvaleB:y -> valeA:x: 0 frames, 0 bytes\nin [\d.]+ seconds\n/, 'with its counters');
+  t.ok(await peerClosed, 'the QEMU peer is disconnected');
+  t.notOk(existsSync(socket), 'the control socket is removed');
+  t.notOk(existsSync(vm), 'the adapter\'s socket is removed');
+});
