@@ -2,6 +2,9 @@
 // the bridge `lookup` option), the built-in hub lookup, Port's mtu, receive(max), txPrefill and
 // `for await`, listSwitch, and what a Switch does once closed.
 import t from 'tap';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { LOOKUP_DROP, LOOKUP_FLOOD, Switch, listSwitch, openPort, registerLookup, type Port } from '../src/index.js';
 
 const A = [2, 0, 0, 0, 0, 0xa];
@@ -176,4 +179,23 @@ t.test('after Switch.close(): opening fails with ERR_NO_SWITCH, the name can be 
   const p = await again.open('vale0:a');
   t.equal(p.name, 'vale0:a', 'a new Switch under the same name works');
   await p.close();
+});
+
+t.test('waitAsync and for await keep the process alive while they wait (nothing else pending)', async (t) => {
+  // A script whose only pending work is a Port wait: it must see the wait through (Node does not
+  // count a pending Atomics.waitAsync as work; before the fix such a script exited with code 13).
+  const lib = JSON.stringify(fileURLToPath(new URL('../dist/src/index.js', import.meta.url)));
+  const script = `
+    import { Switch } from ${lib};
+    const sw = new Switch({ name: 'alive' });
+    const p = await sw.open('vale0:a');
+    console.log('waitAsync', await p.waitAsync(300));
+    const q = await sw.open('vale0:b');
+    setTimeout(() => { q.send(new Uint8Array(60).fill(255, 0, 6)); }, 200).unref(); // an unref'd timer: not work either
+    for await (const f of p) { console.log('for await got', f.length); break; }
+    await p.close(); await q.close(); await sw.close();`;
+  const r = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 30_000 })
+    .then((x) => ({ code: 0, out: x.stdout }), (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }));
+  t.equal(r.code, 0, 'exits 0');
+  t.equal(r.out, 'waitAsync false\nfor await got 60\n', 'the timed wait ended with false; for await got the frame');
 });
