@@ -19,11 +19,12 @@ const cli = yargs(argv)
   .wrap(Math.min(110, process.stdout.columns || 100))
   .epilogue('Ports are named vale<bridge>:<port> (e.g. vale0:a) or vale<name> on the default bridge.')
   .fail((msg, err) => {
-    if (err) {
+    // yargs reports some usage errors (a flag missing its value) as a YError: those are usage too.
+    if (err && err.name !== 'YError') {
       process.stderr.write(`vswitch: ${err.message}\n`);
       process.exit(1);
     }
-    process.stderr.write(`vswitch: ${msg} (run "vswitch --help" or "vswitch <command> --help")\n`);
+    process.stderr.write(`vswitch: ${msg ?? err?.message} (run "vswitch --help" or "vswitch <command> --help")\n`);
     process.exit(2);
   });
 for (const c of commands) cli.command(c);

@@ -1,6 +1,9 @@
 import t from 'tap';
 import { Worker } from 'node:worker_threads';
-import { once } from 'node:events';
+import { onceWithin } from './helpers/wait.js';
+
+/** events.once with a deadline: a test never hangs on an event that does not come. */
+const once = (e: Parameters<typeof onceWithin>[0], ev: string, ms = 10_000) => onceWithin(e, ev, ms);
 import { Switch, openPort, VswitchError } from '../src/index.js';
 
 const fixture = new URL('../dist/test/fixtures/api-worker.js', import.meta.url);
@@ -73,7 +76,14 @@ t.test('persistent ports survive their last close; busy and name errors are type
   await small.open('vale2:a');
   await t.rejects(small.open('vale2:b'), { code: 'ERR_BRIDGE_FULL', message: /all 1 ports/ });
   await t.rejects(small.open('vale3:a'), { code: 'ERR_TOO_MANY_BRIDGES', message: /larger maxBridges/ });
-  t.ok(VswitchError);
+  // The switch's own errors are VswitchError instances (what callers test with instanceof);
+  // the bridge core's (a bad port name) keep their class and code (src/errors.ts).
+  const tooMany = await small.open('vale3:a').catch((e: unknown) => e);
+  let fdbErr: unknown;
+  try { sw.fdb('vale7'); } catch (e) { fdbErr = e; }
+  t.ok([tooMany, fdbErr].every((e) => e instanceof VswitchError && e instanceof Error), 'switch errors are VswitchError instances');
+  const badName = await sw.open('notvale:x').catch((e: unknown) => e);
+  t.ok(badName instanceof Error && !(badName instanceof VswitchError) && (badName as { code?: string }).code === 'ERR_BAD_NAME', 'a bridge-core error keeps its class and code');
 });
 
 t.test('Workers open ports by name and exchange frames; bridges stay apart', async (t) => {
@@ -101,7 +111,7 @@ t.test('Workers open ports by name and exchange frames; bridges stay apart', asy
   t.same(seqs, [], 'nothing reached the other bridge');
   await main.close();
   for (const [name, w] of [['echo', echo.w], ['other', other.w], ['sender', sender.w]] as const) {
-    await Promise.race([once(w, 'exit'), new Promise((r) => setTimeout(r, 5000))]);
+    if (w.threadId !== -1) await once(w, 'exit').catch(() => {}); // the assertion below says if it did not
     t.equal(w.threadId, -1, `${name} worker exited`);
   }
 });

@@ -135,3 +135,20 @@ t.test('on a terminal: one line per scenario that rewrites itself, then ends as 
   }
   t.match(out, /^system\s+scenario\s+frame\s+Mpps/m, 'then the table');
 });
+
+t.test('the table: a header, then one row per system and scenario with figures that agree', async (t) => {
+  const r = await runCli(['bench', '--scenario', '1to1-60', '--scenario', 'rtt', '--trials', '1', '--duration', '0.3', '--warmup', '0.1'], { timeoutMs: 120_000 });
+  t.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trimEnd().split('\n');
+  t.match(lines[0], /^vswitch bench: .*node v\d+.*load .* at start, .* at end, 1 trials of 0\.3 s/, 'a line describing the run');
+  const h = lines.findIndex((l) => /^system\s+scenario/.test(l));
+  t.match(lines[h], /^system\s+scenario\s+frame\s+Mpps\s+Gbit\/s\s+ref Mpps\s+x ref\s+bound\s+x bound\s+spread \(Mpps\)/, 'the column header');
+  const rows = lines.slice(h + 1).map((l) => l.trim().split(/\s+/));
+  t.same(rows.map((x) => x.slice(0, 3)), [['vswitch', '1to1-60', '60'], ['vswitch', 'rtt-spin', '60'], ['vswitch', 'rtt-sleep', '60']], 'one row per scenario');
+  const [, , , mpps, gbps, ref, xref, bound, xbound] = rows[0].map(Number);
+  t.ok(mpps > 0 && ref > 0 && bound > 0, `rates are positive (${mpps} Mpps, reference ${ref}, bound ${bound})`);
+  t.ok(Math.abs(xref - mpps / ref) < 0.002 * Math.max(1, xref), `x ref ${xref} = Mpps / reference (${(mpps / ref).toFixed(3)})`);
+  t.ok(Math.abs(xbound - mpps / bound) < 0.002 * Math.max(1, xbound), `x bound ${xbound} = Mpps / bound (${(mpps / bound).toFixed(3)})`);
+  t.ok(Math.abs(gbps - (mpps * 60 * 8) / 1000) < 0.02, `Gbit/s ${gbps} = Mpps × 60 bytes × 8`);
+  for (const row of rows.slice(1)) t.match(row.join(' '), /p50 [\d.]+ us, p99 [\d.]+ us/, `${row[1]}: p50 and p99 instead of ratios`);
+});

@@ -146,7 +146,13 @@ t.test('names and limits give errors that state the rule', async (t) => {
   t.throws(() => b.addPort('vale9:a'), { code: 'ERR_PORT_EXISTS' });
   b.addPort('vale9:b');
   t.throws(() => b.addPort('vale9:c'), { code: 'ERR_BRIDGE_FULL', message: /all 2 ports/ });
-  t.type(BridgeError, 'function');
+  // Every one of these errors is a BridgeError (callers tell bridge errors apart by class).
+  const caught: unknown[] = [];
+  for (const f of [() => parsePortName('foo'), () => Bridge.create('vale9', { batch: 0 }), () => b.addPort('vale9:a')]) {
+    try { f(); } catch (e) { caught.push(e); }
+  }
+  t.equal(caught.length, 3);
+  t.ok(caught.every((e) => e instanceof BridgeError && e instanceof Error), 'thrown errors are BridgeError instances');
 });
 
 t.test('batches smaller than the ring keep order across batches', async (t) => {

@@ -2,7 +2,7 @@
 // its errors; and runBridge used from the library with an embedded Switch.
 import t from 'tap';
 import { ControlClient } from '../src/apps/daemon/control-client.js';
-import { oneLine, runCli, spawnCli, startServe, tmpSocket } from './helpers/cli.js';
+import { oneLine, pollUntil, runCli, spawnCli, startServe, tmpSocket } from './helpers/cli.js';
 // runBridge starts Workers from compiled code: use the built package.
 import { Switch } from 'vswitch';
 import { runBridge } from 'vswitch/join';
@@ -29,14 +29,9 @@ t.test('bridge -i valeA:x -i valeB:y: a frame sent on valeA crosses to valeB; co
     opts: { port: 'valeA:t', func: 'tx', count: 1000, batch: 64, srcMac: '02:00:00:00:00:01' },
   }, () => {}).done;
   t.equal(tx.packets, 1000);
-  const deadline = Date.now() + 5000;
-  let fdbB: { mac: string; portName: string }[] = [];
-  while (Date.now() < deadline) {
-    fdbB = await c.request<{ mac: string; portName: string }[]>('fdb', { bridge: 'valeB' });
-    const rs = await c.request<{ counters: { rxFrames: number } }>('stats', { port: 'valeB:r' });
-    if (rs.counters.rxFrames >= 1000) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await pollUntil('1000 frames to reach valeB:r', async () =>
+    ((await c.request<{ counters: { rxFrames: number } }>('stats', { port: 'valeB:r' })).counters.rxFrames >= 1000 ? true : undefined));
+  const fdbB = await c.request<{ mac: string; portName: string }[]>('fdb', { bridge: 'valeB' });
   await rx.cancel();
   const got = await rx.done;
   t.equal(got.kind, 'final');
@@ -52,12 +47,39 @@ t.test('bridge -i valeA:x -i valeB:y: a frame sent on valeA crosses to valeB; co
   t.same(await d.stop(), { code: 0, signal: null });
 });
 
+t.test('bridge -b -T --json: JSON counter lines while it runs, a final one on Ctrl-C', async (t) => {
+  const { socket } = tmpSocket(t);
+  const d = await startServe(t, socket);
+  const br = spawnCli(t, ['bridge', '-i', 'valeA:x', '-i', 'valeB:y', '-b', '16', '-T', '50', '--json', '--socket', socket]);
+  await br.waitFor(/vswitch bridge: forwarding between valeA:x and valeB:y/);
+  const c = await ControlClient.connect(socket);
+  t.teardown(() => c.close());
+  const tx = await c.stream<Report>('pktgen', { opts: { port: 'valeA:t', func: 'tx', count: 100, batch: 8 } }, () => {}).done;
+  t.equal(tx.packets, 100);
+  type Line = { kind: string; a: string; b: string; aToB: { frames: number; bytes: number }; bToA: { frames: number }; seconds: number };
+  const parsed = () => br.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line);
+  await pollUntil('an interval line with the 100 frames', async () => (parsed().some((l) => l.kind === 'interval' && l.aToB.frames === 100) ? true : undefined));
+  t.same(await br.stop('SIGINT'), { code: 0, signal: null });
+  const all = parsed();
+  const intervals = all.filter((l) => l.kind === 'interval');
+  t.ok(intervals.length >= 1, `${intervals.length} interval lines (-T 50)`);
+  t.ok(intervals.every((l, i) => i === 0 || l.seconds >= intervals[i - 1].seconds), 'seconds since the start, never decreasing');
+  const fin = all.at(-1)!;
+  t.match(fin, { kind: 'final', a: 'valeA:x', b: 'valeB:y', aToB: { frames: 100, bytes: 6000 }, bToA: { frames: 0 } }, 'the final line counts the frames moved');
+  t.equal(br.stdout.split('\n').filter((l) => l && !l.startsWith('{')).length, 0, 'nothing but JSON on stdout');
+  const bad = await runCli(['bridge', '-i', 'valeA:x', '-i', 'valeB:y', '-b', '0', '--socket', socket]);
+  t.equal(bad.code, 1);
+  t.match(bad.stderr, /-b must be an integer in \[1, 8192\], got 0/);
+  c.close();
+  t.same(await d.stop(), { code: 0, signal: null });
+});
+
 t.test('bridge op over the control socket: counter events, both directions, stop', async (t) => {
   const { socket } = tmpSocket(t);
   const d = await startServe(t, socket);
   const c = await ControlClient.connect(socket);
   t.teardown(() => c.close());
-  const events: { event: string; counters?: { aToB: { frames: number } } }[] = [];
+  const events: { event: string; counters?: { aToB: { frames: number }; bToA: { frames: number } } }[] = [];
   let onStart!: () => void;
   const started = new Promise<void>((r) => { onStart = r; });
   const s = c.stream<{ aToB: { frames: number }; bToA: { frames: number; bytes: number } }>('bridge', { a: 'valeA:x', b: 'valeB:y', intervalMs: 50, batch: 32 }, (ev) => {
@@ -68,7 +90,8 @@ t.test('bridge op over the control socket: counter events, both directions, stop
   await t.rejects(c.request('bridge', { a: 'valeA:q', b: 'valeA:w' }), { code: 'ERR_BAD_ARG', message: /same bridge valeA: joining them would loop/ });
   // B to A this time, 100-byte frames.
   await c.stream('pktgen', { opts: { port: 'valeB:t', func: 'tx', count: 300, length: 100, batch: 32 } }, () => {}).done;
-  await new Promise((r) => setTimeout(r, 150));
+  // The job's counter events (every 50 ms) show when all 300 have crossed.
+  await pollUntil('a counter event with 300 frames B to A', async () => (events.some((e) => (e.counters?.bToA.frames ?? 0) >= 300) ? true : undefined));
   await s.cancel();
   const fin = await s.done;
   t.equal(fin.bToA.frames, 300);
@@ -84,11 +107,10 @@ t.test('bridge op over the control socket: counter events, both directions, stop
   });
   t.equal((await c.request<{ jobs: number }>('ping')).jobs, 1);
   c2.close();
-  let jobs = 1;
-  for (let i = 0; i < 100 && jobs > 0; i++) {
-    await new Promise((r) => setTimeout(r, 30));
-    jobs = (await c.request<{ jobs: number }>('ping')).jobs;
-  }
+  const jobs = await pollUntil('the closed connection\'s job to stop', async () => {
+    const n = (await c.request<{ jobs: number }>('ping')).jobs;
+    return n === 0 ? n : undefined;
+  });
   t.equal(jobs, 0, 'jobs of a closed connection are stopped');
   c.close();
   t.same(await d.stop(), { code: 0, signal: null });

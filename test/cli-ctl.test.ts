@@ -100,3 +100,47 @@ t.test('ctl: bad flags, bad names, missing daemon: one line on stderr, non-zero 
     t.equal(r.stdout, '', `${name}: nothing on stdout`);
   });
 });
+
+t.test('ctl vlan --access/--trunk/--native/--none and ctl mirror --tx/--rx/--off: configured, and traffic obeys', async (t) => {
+  const { socket } = tmpSocket(t);
+  const d = await startServe(t, socket);
+  const ctl = (...args: string[]) => runCli(['ctl', ...args, '--socket', socket]);
+  for (const p of ['vale0:a', 'vale0:b', 'vale0:c', 'vale0:m']) t.equal((await ctl('create', p)).code, 0);
+  const steps: [string[], string][] = [
+    [['vlan', 'vale0:a', '--access', '10'], 'vale0:a: access VLAN 10\n'],
+    [['vlan', 'vale0:b', '--trunk', '10,20', '--native', '30'], 'vale0:b: trunk 10,20 native 30\n'],
+    [['vlan', 'vale0:c', '--access', '20'], 'vale0:c: access VLAN 20\n'],
+    [['mirror', 'vale0:m', '--tx', 'vale0:a', '--rx', 'vale0:a'], ''],
+  ];
+  for (const [args, out] of steps) {
+    const r = await ctl(...args);
+    t.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    if (out) t.equal(r.stdout, out);
+  }
+  type P = { name: string; vlan: Record<string, unknown>; mirror: boolean };
+  const ports = async () => new Map((JSON.parse((await ctl('list', '--json')).stdout) as { ports: P[] }[])[0].ports.map((p) => [p.name, p]));
+  let pm = await ports();
+  t.same(pm.get('vale0:a')!.vlan, { mode: 'access', vlan: 10 });
+  t.match(pm.get('vale0:b')!.vlan, { mode: 'trunk', vlans: [10, 20], native: 30 });
+  t.equal(pm.get('vale0:m')!.mirror, true, 'vale0:m is a mirror');
+  // 50 broadcasts from a (VLAN 10): b (trunk with 10) gets them, c (VLAN 20) does not, m mirrors them.
+  const c = await ControlClient.connect(socket);
+  t.teardown(() => c.close());
+  const tx = await c.stream<{ packets: number }>('pktgen', { opts: { port: 'vale0:a', func: 'tx', count: 50, batch: 10 } }, () => {}).done;
+  t.equal(tx.packets, 50);
+  const rx = async (p: string) => (await c.request<{ counters: { rxFrames: number } }>('stats', { port: p })).counters.rxFrames;
+  t.same([await rx('vale0:b'), await rx('vale0:c'), await rx('vale0:m')], [50, 0, 50], 'b: 50 (VLAN 10 on its trunk), c: 0 (VLAN 20), m: 50 (mirror of a)');
+  // Undo both.
+  for (const args of [['vlan', 'vale0:a', '--none'], ['vlan', 'vale0:b', '--none'], ['vlan', 'vale0:c', '--none'], ['mirror', 'vale0:m', '--off']]) {
+    const r = await ctl(...args);
+    t.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+  }
+  pm = await ports();
+  t.same([...pm.values()].map((p) => [p.name, p.vlan.mode, p.mirror]), [
+    ['vale0:a', 'none', false], ['vale0:b', 'none', false], ['vale0:c', 'none', false], ['vale0:m', 'none', false],
+  ], 'every port VLAN-unaware, no mirror');
+  await c.stream('pktgen', { opts: { port: 'vale0:a', func: 'tx', count: 50, batch: 10 } }, () => {}).done;
+  t.same([await rx('vale0:b'), await rx('vale0:c'), await rx('vale0:m')], [100, 50, 100], 'now the broadcasts reach every port (m as a plain port)');
+  c.close();
+  t.same(await d.stop(), { code: 0, signal: null });
+});

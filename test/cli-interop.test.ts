@@ -2,12 +2,14 @@
 // sockets playing QEMU (stream and dgram) and a VXLAN peer on loopback.
 import t from 'tap';
 import { createSocket } from 'node:dgram';
-import { once } from 'node:events';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { connectStreamPeer } from '../src/adapters/index.js';
 import { PcapReader } from '../src/pcap.js';
-import { runCli, spawnCli, startServe, tmpSocket, oneLine } from './helpers/cli.js';
+import { runCli, spawnCli, startServe, tmpSocket, oneLine, waitForAdapters } from './helpers/cli.js';
+import { onceWithin } from './helpers/wait.js';
+
+const once = (e: Parameters<typeof onceWithin>[0], ev: string) => onceWithin(e, ev, 10_000);
 
 function frame(dst: number[], src: number[], tag: number): Uint8Array {
   const f = new Uint8Array(60);
@@ -51,7 +53,9 @@ t.test('attach QEMU stream, dgram and VXLAN ports from the CLI; capture a port',
   vx.bind(vxB, '127.0.0.1');
   t.teardown(() => { vm3.close(); vx.close(); });
   await Promise.all([once(vm3, 'listening'), once(vx, 'listening')]);
-  await new Promise((res) => setTimeout(res, 200)); // the adapters see the connections
+  // The stream adapters have accepted the two peers.
+  await waitForAdapters(socket, 'both stream peers to be connected',
+    (l) => ['vale0:vm1', 'vale0:vm2'].every((p) => l.find((a) => a.port === p)?.connected === true));
 
   const cap = spawnCli(t, ['capture', '-i', 'vale0:vm1', '-w', join(dir, 'vm1.pcap'), '-c', '2', '--socket', socket]);
   await cap.waitFor(/capturing vale0:vm1/);
@@ -101,6 +105,23 @@ t.test('attach QEMU stream, dgram and VXLAN ports from the CLI; capture a port',
     t.match(e.stderr, re, args.join(' '));
     t.ok(oneLine(e.stderr), e.stderr);
   }
+  // A stream port with its peer still connected, and a VXLAN uplink.
+  r = await ctl('detach', 'vale0:vm1');
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /detached qemu-stream from vale0:vm1: 1 frames in, 1 out/);
+  t.ok(await new Promise((res) => { if (p1.socket.destroyed) res(true); else p1.socket.once('close', () => res(true)); setTimeout(() => res(false), 10_000); }),
+    'the stream peer is disconnected');
+  r = await ctl('detach', 'vale0:up');
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /detached vxlan from vale0:up: 0 frames in, 1 out/);
+  r = await ctl('adapters', '--json');
+  t.same((JSON.parse(r.stdout) as { port: string }[]).map((a) => a.port), ['vale0:vm2'], 'one adapter left');
+  // The VXLAN socket is closed: its port can be bound again.
+  const again = createSocket('udp4');
+  t.teardown(() => again.close());
+  again.bind(vxA, '127.0.0.1');
+  await once(again, 'listening');
+  t.pass(`127.0.0.1:${vxA} is free again`);
 });
 
 t.test('serve --config attaches adapters at start, before it listens', async (t) => {

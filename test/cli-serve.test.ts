@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ControlClient } from '../src/apps/daemon/control-client.js';
 import { oneLine, runCli, spawnCli, startServe, tmpSocket } from './helpers/cli.js';
+import { onceWithin } from './helpers/wait.js';
 
 t.test('serve: ready line, modes 0600/0700, one instance per socket, SIGTERM removes the socket', async (t) => {
   const { socket, socketDir } = tmpSocket(t);
@@ -117,7 +118,13 @@ function raw(path: string): Promise<{ s: Socket; next(): Promise<Record<string, 
     s.on('error', () => {});
     s.once('connect', () => resolve({
       s, closed,
-      next: () => new Promise((r) => { const m = lines.shift(); if (m) r(m); else waiters.push(r); }),
+      // Each reply has a deadline: a missing one fails the test instead of hanging it.
+      next: () => new Promise((r, j) => {
+        const m = lines.shift();
+        if (m) { r(m); return; }
+        const timer = setTimeout(() => j(new Error('no reply within 30 s')), 30_000);
+        waiters.push((x) => { clearTimeout(timer); r(x); });
+      }),
     }));
     s.once('error', reject);
   });
@@ -165,7 +172,7 @@ t.test('control socket: bad JSON, bad shapes, unknown ops, over-long lines, clie
   const greedy = connect(socket);
   greedy.on('error', () => {});
   greedy.pause();
-  await new Promise((r) => greedy.once('connect', r));
+  await onceWithin(greedy, 'connect', 30_000);
   const req = '{"id":1,"op":"list"}\n'.repeat(5000);
   greedy.write(req);
   await new Promise((r) => setTimeout(r, 300));
@@ -199,4 +206,39 @@ t.test('ControlClient: ERR_NO_DAEMON, server error codes, shutdown op', async (t
   const nd = spawnCli(t, ['ctl', 'ping', '--socket', socket]);
   t.same(await nd.exited, { code: 1, signal: null });
   t.equal(nd.stderr, `vswitch: no vswitch serve is listening on ${socket}: start one with "vswitch serve" (or pass --socket PATH / set VSWITCH_SOCKET)\n`);
+});
+
+t.test('serve stops cleanly with jobs and adapters live: clients get their final reports, sockets go', async (t) => {
+  const { dir, socket } = tmpSocket(t);
+  const d = await startServe(t, socket);
+  const vm = join(dir, 'vm.sock');
+  const a = await runCli(['ctl', 'attach', 'vale0:vm', '--qemu-stream', `unix:${vm}`, '--socket', socket]);
+  t.equal(a.code, 0, a.stderr);
+  const { connectStreamPeer } = await import('../src/adapters/index.js');
+  const peer = await connectStreamPeer(`unix:${vm}`);
+  const peerClosed = new Promise<boolean>((r) => { peer.socket.once('close', () => r(true)); setTimeout(() => r(false), 30_000).unref(); });
+  const rx = spawnCli(t, ['pkt-gen', '-i', 'vale0:rx', '--socket', socket]);
+  const br = spawnCli(t, ['bridge', '-i', 'valeA:x', '-i', 'valeB:y', '--socket', socket]);
+  await rx.waitFor(/Receiving from vale0:rx/);
+  await br.waitFor(/forwarding between valeA:x and valeB:y/);
+  const cc = await ControlClient.connect(socket);
+  const jobs = await (async () => {
+    const end = Date.now() + 30_000;
+    for (;;) {
+      const n = (await cc.request<{ jobs: number }>('ping')).jobs;
+      if (n === 2 || Date.now() > end) return n;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  cc.close();
+  t.equal(jobs, 2, 'two jobs running (pkt-gen rx, bridge)');
+  t.same(await d.stop('SIGTERM'), { code: 0, signal: null }, 'serve exits 0');
+  t.match(d.stdout, /vswitch serve: stopped \(SIGTERM\)/);
+  t.same(await rx.exited, { code: 0, signal: null }, 'the pkt-gen client ends');
+  t.match(rx.stdout, /vale0:rx rx: Received nothing\./, 'with its final report');
+  t.same(await br.exited, { code: 0, signal: null }, 'the bridge client ends');
+  t.match(br.stdout, /valeA:x -> valeB:y: 0 frames, 0 bytes\nvaleB:y -> valeA:x: 0 frames, 0 bytes\nin [\d.]+ seconds\n/, 'with its counters');
+  t.ok(await peerClosed, 'the QEMU peer is disconnected');
+  t.notOk(existsSync(socket), 'the control socket is removed');
+  t.notOk(existsSync(vm), 'the adapter\'s socket is removed');
 });

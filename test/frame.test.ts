@@ -1,4 +1,7 @@
 import t from 'tap';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import {
   FrameBuilder,
   FrameError,
@@ -312,21 +315,36 @@ t.test('verifyIpv4Udp detects corruption and never reads past len', async (t) =>
   t.same(verifyIpv4Udp(z, 0, 100), { ipOk: true, udpOk: false }, 'absent UDP checksum is not "ok"');
 });
 
+// Allocation is measured in a child process run with --expose-gc (test/fixtures/alloc-probe.ts):
+// a forced full GC, then a million calls during which no collection may run. The checker is
+// itself checked: the same work done by an allocating version must fail it.
+const PROBE = fileURLToPath(new URL('../dist/test/fixtures/alloc-probe.js', import.meta.url));
+
+async function allocProbe(name: string): Promise<{ gcs: number; grownBytes: number; calls: number }> {
+  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', PROBE, name], { timeout: 60_000 });
+  return JSON.parse(stdout) as { gcs: number; grownBytes: number; calls: number };
+}
+
+/** The verdict the checks below use: no GC during the calls and under 1 byte per call retained. */
+const allocates = (r: { gcs: number; grownBytes: number; calls: number }) => r.gcs > 0 || r.grownBytes > r.calls;
+
 t.test('write() and next() do not allocate per call', async (t) => {
+  const r = await allocProbe('frame-write-next');
+  t.equal(r.gcs, 0, `no garbage collection during ${r.calls} write+next calls`);
+  t.notOk(allocates(r), `heap grew ${r.grownBytes} bytes over ${r.calls} calls`);
   const b = new FrameBuilder({ length: 60, src: '10.0.0.1:1-10.0.255.255:100' });
   const buf = new Uint8Array(60 * 64);
-  const run = (n: number) => {
-    for (let i = 0; i < n; i++) {
-      b.write(buf, (i & 63) * 60);
-      b.next();
-    }
-  };
-  run(100_000); // warm up (JIT)
-  const gc = (globalThis as { gc?: () => void }).gc;
-  gc?.();
-  const before = process.memoryUsage().heapUsed;
-  run(1_000_000);
-  const grown = process.memoryUsage().heapUsed - before;
-  t.ok(grown < 4 * 1024 * 1024, `heap grew ${grown} bytes over 1e6 write+next calls`);
+  for (let i = 0; i < 1_000_000; i++) {
+    b.write(buf, (i & 63) * 60);
+    b.next();
+  }
   checkSums(t, buf.subarray(0, 60), 'after a million frames');
+});
+
+t.test('the allocation check fails on code that allocates', async (t) => {
+  for (const name of ['frame-tobytes', 'small-array']) {
+    const r = await allocProbe(name);
+    t.ok(allocates(r), `${name}: caught (${r.gcs} collections, heap grew ${r.grownBytes} bytes)`);
+    t.ok(r.gcs > 0, `${name}: V8 collected garbage during the calls`);
+  }
 });

@@ -1,6 +1,6 @@
 import t from 'tap';
 import {
-  Region, Ring, NetmapIf, netmapIfBytes, RingError, TX, RX, FIRST_BUF, NR_HEAD, NR_TAIL, NR_NUM_SLOTS, NR_BUF_SIZE,
+  Region, Ring, NetmapIf, netmapIfBytes, RingError, TX, RX, FIRST_BUF, NR_HEAD, NR_TAIL, NR_ERRORS, NR_NUM_SLOTS, NR_BUF_SIZE,
   NI_RING_OFS, NI_TX_RINGS, NI_RX_RINGS, transferable, fromTransferable, copyFrame,
 } from 'shared-memory-ring';
 
@@ -76,9 +76,18 @@ t.test('user side and kernel side move frames with netmap semantics', async (t) 
   t.equal(tx.txPending(), 0);
   t.equal(tx.space(), 3, 'all free again after the kernel consumed them');
   // a corrupted head (user side misbehaving) is counted, not trusted
+  const errors = () => region.i32[(rx.offset + NR_ERRORS) >>> 2];
+  t.equal(errors(), 0, 'no ring error before');
   region.i32[(rx.offset + NR_HEAD) >>> 2] = 99;
+  t.equal(rx.rxFree(), 0, 'an out-of-range head leaves nothing free');
+  t.equal(errors(), 1, 'and is counted in the ring\'s error word');
   t.equal(rx.rxFree(), 0);
-  t.equal(region.i32[(rx.offset + NR_TAIL) >>> 2], 3);
+  t.equal(errors(), 2, 'each time it is seen');
+  t.equal(region.i32[(rx.offset + NR_TAIL) >>> 2], 3, 'the tail is not moved by it');
+  const txErrors = () => region.i32[(tx.offset + NR_ERRORS) >>> 2];
+  region.i32[(tx.offset + NR_HEAD) >>> 2] = -1;
+  t.equal(tx.txPending(), 0, 'a negative TX head gives nothing pending');
+  t.equal(txErrors(), 1, 'and is counted too');
 });
 
 t.test('a handle reattaches to the same bytes', async (t) => {

@@ -13,7 +13,7 @@
  * side consumes k ≤ txPending() frames from next(tail) and publishes tail + k (all of them:
  * prev(head), as VALE's txsync does).
  *
- * A failure names the seed of its sequence; RING_MODEL_SEED=<n> sets the base seed and
+ * A failure names the seed of its sequence; RING_MODEL_SEED=<n> (or VSWITCH_SEED) sets the base seed and
  * RING_MODEL_ONLY=<seed> runs just that seed on every ring (e.g. RING_MODEL_ONLY=0x3017b695 npx tap
  * test/rings-model.test.ts); the message says which ring failed.
  */
@@ -34,7 +34,8 @@ function mulberry32(seed: number): () => number {
 
 const hex = (n: number) => '0x' + (n >>> 0).toString(16).padStart(8, '0');
 
-const BASE_SEED = process.env.RING_MODEL_SEED !== undefined ? Number(process.env.RING_MODEL_SEED) >>> 0 : 0x5eed2025;
+const SEED_ENV = process.env.RING_MODEL_SEED ?? process.env.VSWITCH_SEED;
+const BASE_SEED = SEED_ENV !== undefined && SEED_ENV !== 'random' ? Number(SEED_ENV) >>> 0 : 0x5eed2025;
 const ONLY = process.env.RING_MODEL_ONLY !== undefined ? Number(process.env.RING_MODEL_ONLY) >>> 0 : undefined;
 const SIZES = [2, 4, 8, 64];
 const SEQUENCES = 3000;

@@ -155,7 +155,9 @@ async function runRemote(a: Args, o: PktGenOptions): Promise<void> {
     die((e as Error).message);
   }
   const head = header(o); // printed once the daemon's job has its port: a refused open prints only the reason
-  const s = client.stream<PktGenReport>('pktgen', { opts: o }, (ev: { event: string; report?: PktGenReport }) => {
+  // The control protocol carries replayed frames as base64 strings (JSON has no bytes).
+  const wire = o.frames ? { ...o, frames: o.frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength).toString('base64')) } : o;
+  const s = client.stream<PktGenReport>('pktgen', { opts: wire }, (ev: { event: string; report?: PktGenReport }) => {
     if (ev.event === 'started' && !a.json) console.log(head);
     if (ev.event === 'report' && ev.report && ev.report.kind === 'interval') console.log(a.json ? JSON.stringify(ev.report) : formatReport(ev.report, a.N));
   });

@@ -128,6 +128,7 @@ export class Switch implements LocalSwitch {
 
   /** Creates a persistent port without opening it (like `vale-ctl -n`). */
   createPort(name: string): void {
+    this.#checkOpen();
     const p = parsePortName(name);
     if (this.#ports.has(p.name)) throw new VswitchError(ERR.PORT_EXISTS, `port ${p.name} already exists`);
     this.#attach(p.name, p.bridge, true);

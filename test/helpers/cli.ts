@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ControlClient } from '../../src/apps/daemon/control-client.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli/vswitch.js', import.meta.url));
 
@@ -32,7 +33,8 @@ export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.P
   return env;
 }
 
-/** Runs `vswitch ...args` to completion (killed after timeoutMs). */
+/** Runs `vswitch ...args` to completion (killed after timeoutMs, default 60 s: a deadline that holds when
+ * several Node processes start at once on 2 busy cores, which took over 15 s under load 15). */
 export function runCli(args: string[], opts: { env?: Record<string, string | undefined>; timeoutMs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [CLI, ...args], { env: cliEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -40,7 +42,7 @@ export function runCli(args: string[], opts: { env?: Record<string, string | und
     let stderr = '';
     p.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
     p.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    const timer = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs ?? 15000);
+    const timer = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
     p.on('error', reject);
     p.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -92,7 +94,7 @@ export function spawnCli(t: Teardown, args: string[], opts: { env?: Record<strin
     proc, exited,
     get stdout() { return stdout; },
     get stderr() { return stderr; },
-    waitFor(re, timeoutMs = 10000) {
+    waitFor(re, timeoutMs = 30_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
           const m = (stdout + stderr).match(re);
@@ -129,4 +131,55 @@ export async function startServe(t: Teardown, socket: string, args: string[] = [
 export function oneLine(s: string): boolean {
   const lines = s.split('\n').filter((l) => l.length > 0);
   return lines.length === 1 && !/\n\s+at /.test(s);
+}
+
+// ---- readiness: ask the daemon, with a deadline, instead of sleeping ----------------------
+
+/** One control request to the daemon at `socket` (a fresh connection each time). */
+export async function ask<T = unknown>(socket: string, op: string, args: Record<string, unknown> = {}): Promise<T> {
+  const c = await ControlClient.connect(socket);
+  try {
+    return await c.request<T>(op, args);
+  } finally {
+    c.close();
+  }
+}
+
+/** Polls `probe` every 20 ms until it returns a value other than undefined; rejects with `what` after `ms`. */
+export async function pollUntil<T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export type PortCountersJson = Record<string, number>;
+
+/** The port's counters once it exists on the daemon (e.g. a pkt-gen job's Worker opened it). */
+export function waitForPort(socket: string, name: string, ms = 15_000): Promise<PortCountersJson> {
+  return pollUntil(`port ${name} to open`, async () => (await ask<{ counters: PortCountersJson }>(socket, 'stats', { port: name })).counters, ms);
+}
+
+/** Adapter stats from the daemon once `ready` holds for them (e.g. a stream peer connected). */
+export function waitForAdapters(socket: string, what: string, ready: (list: { port: string; connected?: boolean; rxFrames: number }[]) => boolean, ms = 15_000) {
+  return pollUntil(what, async () => {
+    const list = await ask<{ port: string; connected?: boolean; rxFrames: number }[]>(socket, 'adapters');
+    return ready(list) ? list : undefined;
+  }, ms);
+}
+
+/** Frames in pkt-gen's text interval reports ("(2.000 Kpkts"), summed; exact below 1e6 per interval. */
+export function rxReportedPackets(stdout: string): number {
+  const mult: Record<string, number> = { '': 1, K: 1e3, M: 1e6, G: 1e9 };
+  let n = 0;
+  for (const m of stdout.matchAll(/ \(([\d.]+) ([KMG]?)pkts /g)) n += Math.round(Number(m[1]) * mult[m[2]]);
+  return n;
 }

@@ -58,6 +58,8 @@ export interface WaitOptions {
   timeoutMs?: number;
 }
 
+const noop = (): void => {};
+
 export class Ring {
   readonly region: Region;
   /** Byte offset of the ring header in the region. */
@@ -367,9 +369,18 @@ export class Ring {
     for (let k = 0; k < spin; k++) if (Atomics.load(i32, word) !== seen) return true;
     Atomics.add(i32, waiters, 1);
     try {
-      const r = Atomics.waitAsync(i32, word, seen, opts?.timeoutMs ?? Infinity);
-      const v = r.async ? await r.value : r.value;
-      return v !== 'timed-out';
+      const ms = opts?.timeoutMs ?? Infinity;
+      const r = Atomics.waitAsync(i32, word, seen, ms);
+      if (!r.async) return r.value !== 'timed-out';
+      // A pending Atomics.waitAsync does not keep Node's event loop alive: without this timer a
+      // program whose only pending work is this wait would exit in the middle of it. The timer
+      // never fires (a timer of the wait's own length can expire just before the wait does).
+      const hold = setInterval(noop, 0x3fffffff);
+      try {
+        return (await r.value) !== 'timed-out';
+      } finally {
+        clearTimeout(hold);
+      }
     } finally {
       Atomics.sub(i32, waiters, 1);
     }

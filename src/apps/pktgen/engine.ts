@@ -47,6 +47,8 @@ export class PktGen {
   #lost = 0;
   #reordered = 0;
   #rtts: number[] = [];
+  /** Index in #rtts of the first sample of the current interval. */
+  #rttMark = 0;
   #t0 = 0;
   // interval state
   #lastT = 0;
@@ -138,7 +140,12 @@ export class PktGen {
       if (c) r.dropped = c.dropRingFull + c.dropNoDest + c.dropBusy + c.dropBadLen + c.dropBadBuf;
     }
     if (o.func === 'rxseq') { r.lost = this.#lost; r.reordered = this.#reordered; }
-    if (o.func === 'ping') { r.rtt = rttStats(this.#rtts); r.lost = this.#lost; if (!final) this.#rtts = []; }
+    // Interval reports cover the samples since the last one; the final report covers them all.
+    if (o.func === 'ping') {
+      r.rtt = rttStats(final ? this.#rtts : this.#rtts.slice(this.#rttMark));
+      r.lost = this.#lost;
+      if (!final) this.#rttMark = this.#rtts.length;
+    }
     return r;
   }
 
