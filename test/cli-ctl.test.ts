@@ -75,7 +75,7 @@ t.test('ctl: bad flags, bad names, missing daemon: one line on stderr, non-zero 
   const cases: [string[], RegExp | string, Record<string, string>?][] = [
     [['ctl', 'list', '--bogus', '--socket', socket], /^vswitch: Unknown argument: bogus/],
     [['ctl', 'frobnicate', '--socket', socket], /^vswitch: Unknown command: frobnicate/],
-    [['ctl'], /^vswitch: Give a ctl command: list, create, remove, fdb, stats, vlan, mirror, ageing, attach, detach, adapters or ping/],
+    [['ctl'], /^vswitch: Give a ctl command: list, create, remove, fdb, stats, vlan, mirror, ageing, attach, detach, adapters, guest-start, guest-stop, guests or ping/],
     [['ctl', 'create', '--socket', socket], /^vswitch: Not enough non-option arguments/],
     [['ctl', 'create', 'eth0', '--socket', socket], /^vswitch: invalid port name "eth0": port names are vale<bridge>:<port> \(or vale<name> for the default bridge\)/],
     [['ctl', 'remove', 'vale0:a:b', '--socket', socket], /^vswitch: invalid port name "vale0:a:b": port names are vale/],

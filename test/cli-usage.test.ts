@@ -30,7 +30,7 @@ t.test('vswitch ctl --help lists a subcommand for every control op a user runs t
   const r = await runCli(['ctl', '--help']);
   t.equal(r.code, 0, r.stderr);
   const section = r.stdout.slice(r.stdout.indexOf('Commands:'), r.stdout.indexOf('Options:'));
-  const listed = [...section.matchAll(/^ {2}vswitch ctl (\w+)/gm)].map((m) => m[1]);
+  const listed = [...section.matchAll(/^ {2}vswitch ctl ([\w-]+)/gm)].map((m) => m[1]);
   t.same([...listed].sort(), [...ctlOps].sort(), `ctl --help lists: ${listed.join(' ')}`);
   const h = await runCli(['ctl', 'vlan', '--help']);
   t.equal(h.code, 0, 'a ctl subcommand has its own --help');

@@ -103,6 +103,12 @@ function jobsFrom(a: Args): PktGenOptions[] {
 }
 
 async function runEmbedded(a: Args, all: PktGenOptions[]): Promise<void> {
+  // -n and --duration bound the senders; receivers beside a bounded sender run until it is done
+  // and its frames in flight have arrived (below), not on a clock of their own that may stop
+  // them with frames still in their ring.
+  if (all.some((o) => ['tx', 'txseq', 'ping'].includes(o.func))) {
+    for (const o of all) if (o.func === 'rx' || o.func === 'rxseq') o.duration = 0;
+  }
   const sw = new Switch({ name: `pktgen-${process.pid}` });
   const print = (r: PktGenReport) => console.log(a.json ? JSON.stringify(r) : formatReport(r, a.N));
   const jobs: PktGenJob[] = [];
@@ -127,16 +133,29 @@ async function runEmbedded(a: Args, all: PktGenOptions[]): Promise<void> {
   const active = jobs.filter((j) => ['tx', 'txseq', 'ping'].includes(j.opts.func));
   const bounded = (j: PktGenJob) => (j.opts.count ?? 0) > 0 || (j.opts.duration ?? 0) > 0;
   if (active.length > 0 && active.every(bounded)) {
-    await Promise.allSettled(active.map((j) => j.done));
-    // Receivers take what is still in flight (until 200 ms pass with nothing new), then stop:
-    // frames the switch dropped will never come, whatever their -n says.
+    const sent = await Promise.allSettled(active.map((j) => j.done));
+    // Receivers take what is still in flight, then stop: frames the switch dropped will never
+    // come, whatever their -n says. With one sender and one receiver the count to wait for is
+    // known (sent − dropped); otherwise wait until 1 s passes with nothing new (a receiver Worker
+    // may be descheduled that long on a busy machine).
     const passive = jobs.filter((j) => !active.includes(j));
+    let expect = -1;
+    if (active.length === 1 && passive.length === 1 && sent[0]!.status === 'fulfilled') {
+      const f = sent[0]!.value;
+      expect = f.packets - (f.dropped ?? 0);
+    }
     let last = -1;
+    let quietSince = Date.now();
     while (!stopping && passive.some((j) => j.live[2] === 0)) {
       const now = passive.reduce((s, j) => s + j.live[0], 0);
-      if (now === last) break;
-      last = now;
-      await new Promise((r) => setTimeout(r, 200));
+      if (expect >= 0 && now >= expect) break;
+      if (now !== last) {
+        last = now;
+        quietSince = Date.now();
+      } else if (Date.now() - quietSince >= 1000) {
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 20));
     }
     await Promise.allSettled(passive.map((j) => j.stop()));
   }

@@ -137,7 +137,7 @@ export class PktGen {
     };
     if (o.func === 'tx' || o.func === 'txseq') {
       const c = this.port.closed ? undefined : this.port.stats();
-      if (c) r.dropped = c.dropRingFull + c.dropNoDest + c.dropBusy + c.dropBadLen + c.dropBadBuf;
+      if (c) r.dropped = c.dropRingFull + c.dropNoDest + c.dropBusy + c.dropBadLen + c.dropBadBuf + c.dropVlan + c.dropLookup;
     }
     if (o.func === 'rxseq') { r.lost = this.#lost; r.reordered = this.#reordered; }
     // Interval reports cover the samples since the last one; the final report covers them all.
