@@ -3,7 +3,7 @@
 // checks both directions with ARP: its ARP request for the guest's address reaches the guest, the
 // guest's ARP reply comes back. It types a command on the guest's console through the CLI's stdin,
 // and checks that Ctrl-C (SIGINT) stops the guest and takes its port off the daemon.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -39,6 +39,27 @@ function arpRequest(targetIp: number[]): Uint8Array {
   return f;
 }
 
+/**
+ * Attaches a stream port vale0:probe to the daemon's bridge, then sends an ARP request for
+ * `ip` from it once a second until a reply comes (60 s at most). Returns the reply or null.
+ */
+async function arpProbe(t: Test, client: ControlClient, sock: string, ip: number[]): Promise<Uint8Array | null> {
+  await client.request('attach', { spec: { port: 'vale0:probe', kind: 'qemu-stream', addr: `unix:${sock}` } });
+  let reply: Uint8Array | null = null;
+  const peer = await connectStreamPeer(`unix:${sock}`, {
+    onFrame: (buf, off, len) => {
+      const f = buf.subarray(off, off + len);
+      if (len >= 42 && f[12] === 0x08 && f[13] === 0x06 && f[21] === 2) reply = f.slice();
+    },
+  });
+  t.teardown(() => peer.close());
+  await waitFor(() => {
+    if (!reply) peer.send(arpRequest(ip));
+    return reply !== null;
+  }, 60_000, 1000);
+  return reply;
+}
+
 t.test('vswitch vm --v86 puts a guest on the daemon\'s bridge', { skip, timeout: BOOT_MS + 60_000 }, async (t) => {
   const image = img as V86Image;
   const { dir, socket } = tmpSocket(t);
@@ -63,21 +84,8 @@ t.test('vswitch vm --v86 puts a guest on the daemon\'s bridge', { skip, timeout:
   t.ok(adapters.some((a) => a.port === 'vale0:c1' && a.kind === 'qemu-stream'), 'the daemon serves the guest\'s port');
 
   // Our own port on the same bridge.
-  const sock = join(dir, 'probe.sock');
-  await client.request('attach', { spec: { port: 'vale0:probe', kind: 'qemu-stream', addr: `unix:${sock}` } });
-  let reply: Uint8Array | null = null;
-  const peer = await connectStreamPeer(`unix:${sock}`, {
-    onFrame: (buf, off, len) => {
-      const f = buf.subarray(off, off + len);
-      if (len >= 42 && f[12] === 0x08 && f[13] === 0x06 && f[21] === 2) reply = f.slice();
-    },
-  });
-  t.teardown(() => peer.close());
-  const ok = await waitFor(() => {
-    if (!reply) peer.send(arpRequest([10, 0, 77, 21]));
-    return reply !== null;
-  }, 60_000, 1000);
-  t.ok(ok, 'the guest answered an ARP request sent from another port of the daemon\'s bridge');
+  const reply = await arpProbe(t, client, join(dir, 'probe.sock'), [10, 0, 77, 21]);
+  t.ok(reply, 'the guest answered an ARP request sent from another port of the daemon\'s bridge');
   if (reply) {
     const sender = Array.from((reply as Uint8Array).subarray(22, 28), (x) => x.toString(16).padStart(2, '0')).join(':');
     t.equal(sender, GUEST_MAC, 'the reply comes from the guest\'s MAC');
@@ -118,20 +126,7 @@ t.test('vswitch ctl guest-start boots a guest inside the daemon; guests and gues
   }, BOOT_MS, 1000), 'the guest booted inside the daemon (seen in ctl guests)');
   t.ok(existsSync(consoleFile) && readFileSync(consoleFile, 'utf8').includes('VSWITCH-V86-READY d1'), 'its console is written to the file asked');
 
-  const sock = join(dir, 'probe2.sock');
-  await client.request('attach', { spec: { port: 'vale0:probe', kind: 'qemu-stream', addr: `unix:${sock}` } });
-  let reply: Uint8Array | null = null;
-  const peer = await connectStreamPeer(`unix:${sock}`, {
-    onFrame: (buf, off, len) => {
-      const f = buf.subarray(off, off + len);
-      if (len >= 42 && f[12] === 0x08 && f[13] === 0x06 && f[21] === 2) reply = f.slice();
-    },
-  });
-  t.teardown(() => peer.close());
-  t.ok(await waitFor(() => {
-    if (!reply) peer.send(arpRequest([10, 0, 77, 22]));
-    return reply !== null;
-  }, 60_000, 1000), 'the daemon-hosted guest answers ARP from another port of the bridge');
+  t.ok(await arpProbe(t, client, join(dir, 'probe2.sock'), [10, 0, 77, 22]), 'the daemon-hosted guest answers ARP from another port of the bridge');
 
   const shown = await runCli(['ctl', 'guests', '--socket', socket]);
   t.match(shown.stdout, /^vale0:d1: running, \d+ frames in, \d+ out, \d+ dropped/m, 'ctl guests lists it with its counters');

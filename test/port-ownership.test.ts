@@ -2,7 +2,6 @@
 // ownership: through the public API, real Workers, the real CLI and real sockets.
 import t from 'tap';
 import { Worker } from 'node:worker_threads';
-import { once } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +10,7 @@ import { Switch, openPort, type Port } from '../src/index.js';
 import { attachQemuStream } from '../src/adapters/index.js';
 import { LineSplitter } from '../src/apps/daemon/control-protocol.js';
 import { runCli, startServe, tmpSocket } from './helpers/cli.js';
+import { onceWithin, until } from './helpers/wait.js';
 
 const fixture = new URL('../dist/test/fixtures/api-worker.js', import.meta.url);
 const A = [2, 0, 0, 0, 0, 0xa];
@@ -23,12 +23,6 @@ function frame(dst: number[], src: number[], tag = 0): Uint8Array {
   return f;
 }
 
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, rej) => { timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms); })])
-    .finally(() => clearTimeout(timer));
-}
-
 t.test('a held port refuses a second opener, in the same thread and from a Worker, naming the holder', async (t) => {
   const sw = new Switch({ name: 'own1' });
   t.teardown(() => sw.close());
@@ -38,10 +32,10 @@ t.test('a held port refuses a second opener, in the same thread and from a Worke
   await t.rejects(sw.open('vale0:a', { share: true }), { code: 'ERR_PORT_BUSY' }, 'sharing needs the holder to share too');
 
   const w = new Worker(fixture, { workerData: { role: 'open-fail', name: 'vale0:a', switch: 'own1' } });
-  const [m] = await within(once(w, 'message'), 10_000, 'worker answer') as [{ error: { code: string; message: string } | null }];
+  const [m] = await onceWithin<[{ error: { code: string; message: string } | null }]>(w, 'message', 10_000);
   t.equal(m.error?.code, 'ERR_PORT_BUSY', 'a Worker is refused too');
   t.match(m.error?.message, /held by the test harness/);
-  await once(w, 'exit');
+  await onceWithin(w, 'exit', 10_000);
 
   await a.close();
   t.equal(sw.holderOf('vale0:a'), null, 'nobody holds it after close');
@@ -113,8 +107,11 @@ t.test('every method of a closed Port throws ERR_PORT_CLOSED, also after its slo
   await other.close();
   await p.close();
   await sw.removePort('vale0:p');
-  const it = (async () => { const out: Uint8Array[] = []; for await (const f of p) out.push(f); return out; })();
-  t.same(await within(it, 2000, 'iteration of a closed port ends'), [], 'for await over a closed port ends at once');
+  const iterated: Uint8Array[] = [];
+  let ended = false;
+  void (async () => { for await (const f of p) iterated.push(f); ended = true; })();
+  await until('iteration of a closed port to end', () => ended, 2000);
+  t.same(iterated, [], 'for await over a closed port ends at once');
   await src.close();
   await reused.close();
 });
@@ -133,16 +130,15 @@ t.test('the qemu-stream adapter refuses a second client while one is live, and l
 
   const connect = async (): Promise<Socket> => {
     const s = createConnection({ path });
-    await within(once(s, 'connect'), 5000, 'connect');
+    await onceWithin(s, 'connect', 5000);
     return s;
   };
   const first = await connect();
   t.teardown(() => first.destroy());
-  await within((async () => { while (!vm.connected) await new Promise((r) => setTimeout(r, 5)); })(), 5000, 'first peer accepted');
+  await until('the first peer to be accepted', () => vm.connected, 5000);
   const second = await connect();
-  const closedSecond = once(second, 'close');
   second.on('error', () => {});
-  await within(closedSecond, 5000, 'the second client is disconnected');
+  await until('the second client to be disconnected', () => second.destroyed, 5000);
   t.equal(vm.stats().refused, 1, 'counted as refused');
   t.equal(vm.connected, true, 'the first client stays connected');
 
@@ -150,7 +146,7 @@ t.test('the qemu-stream adapter refuses a second client while one is live, and l
   let got = Buffer.alloc(0);
   first.on('data', (d: Buffer) => { got = Buffer.concat([got, d]); });
   host.send(frame(BCAST, B, 7));
-  await within((async () => { while (got.length < 64) await new Promise((r) => setTimeout(r, 5)); })(), 5000, 'frame to first client');
+  await until('a frame to reach the first client', () => got.length >= 64, 5000);
   t.equal(got.readUInt32BE(0), 60, 'length prefix');
   t.equal(got[4 + 14], 7, 'the frame');
   t.equal(vm.stats().connections, 1);

@@ -4,17 +4,11 @@
 // inside it, mid-send. The other ports keep moving.
 import t from 'tap';
 import { Worker } from 'node:worker_threads';
-import { once } from 'node:events';
+import { onceWithin } from './helpers/wait.js';
 import { Switch, type Port } from '../src/index.js';
 
 const fixture = new URL('../dist/test/fixtures/liveness-worker.js', import.meta.url);
 const LIMIT_MS = 1000;
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, rej) => { timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms); })])
-    .finally(() => clearTimeout(timer));
-}
 
 /** Milliseconds until the Switch no longer has `name` (-1 if it still has it after 5 s). */
 async function reclaimMs(sw: Switch, name: string): Promise<number> {
@@ -52,19 +46,19 @@ async function pair(sw: Switch): Promise<[Port, Port]> {
 for (const kill of ['terminate', 'process.exit'] as const) {
   t.test(`a Worker created before the Switch, killed by ${kill} mid-send`, async (t) => {
     const w = new Worker(fixture, { workerData: { name: 'vale0:victim', switch: 'death1', exitAfter: kill === 'process.exit' ? 2000 : undefined } });
-    await within(once(w, 'online'), 10_000, 'worker online');
+    await onceWithin(w, 'online', 10_000);
     const sw = new Switch({ name: 'death1' });
     t.teardown(() => sw.close());
     const [a, b] = await pair(sw);
     w.postMessage('go');
-    await within(once(w, 'message'), 10_000, 'victim opened its port');
+    await onceWithin(w, 'message', 10_000);
     t.ok(sw.holderOf('vale0:victim'), 'the victim holds its port');
-    const exited = once(w, 'exit');
+    const exited = onceWithin(w, 'exit', 30_000);
     if (kill === 'terminate') {
       await new Promise((r) => setTimeout(r, 50)); // let it send for a while
       void w.terminate();
     }
-    await within(exited, 30_000, 'victim exit');
+    await exited;
     const ms = await reclaimMs(sw, 'vale0:victim');
     t.ok(ms >= 0 && ms <= LIMIT_MS, `port reclaimed ${ms.toFixed(0)} ms after the thread died (limit ${LIMIT_MS})`);
     t.ok(await livePairMoves(a, b, 1), 'a→b still forwards');
@@ -85,7 +79,7 @@ t.test('the child of a thread that never imported vswitch, killed with its termi
     child.on('message', (m) => parentPort.postMessage(m));
   `, { eval: true, workerData: { fixture: fixture.href, job: { name: 'vale0:gchild', switch: 'death2' } } });
   parent.postMessage('go');
-  await within(once(parent, 'message'), 10_000, 'grandchild opened its port');
+  await onceWithin(parent, 'message', 10_000);
   t.ok(sw.holderOf('vale0:gchild'), 'the grandchild holds its port');
   await new Promise((r) => setTimeout(r, 50));
   await parent.terminate();

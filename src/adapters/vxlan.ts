@@ -369,7 +369,6 @@ export class VxlanAdapter extends AdapterBase {
   }
 
   protected deliver(buf: Uint8Array, b: { count: number; offset(i: number): number; length(i: number): number }): void {
-    const sock = this.#ep.sock;
     const remotes = this.#remotes;
     const now = performance.now();
     for (let i = 0; i < b.count; i++) {
@@ -399,19 +398,8 @@ export class VxlanAdapter extends AdapterBase {
 
   #send(out: Buffer, len: number, r: Remote, flow: number): void {
     const socks = r.socks;
-    if (socks.length === 0) {
-      const sock = this.#ep.sock;
-      if (sock.getSendQueueCount() >= this.#maxQueue) {
-        this.drops.backpressure++;
-        return;
-      }
-      r.txFrames++;
-      this.txFrames++;
-      this.txBytes += len;
-      sock.send(out, r.port, r.host, this.#onSent);
-      return;
-    }
-    const sock = socks[flow % socks.length];
+    const connected = socks.length > 0;
+    const sock = connected ? socks[flow % socks.length]! : this.#ep.sock;
     if (sock.getSendQueueCount() >= this.#maxQueue) {
       this.drops.backpressure++;
       return;
@@ -421,7 +409,8 @@ export class VxlanAdapter extends AdapterBase {
     this.txBytes += len;
     // Connected: no address to resolve per call; no callback: a failed send is counted by the
     // socket's 'error' handler (txError).
-    sock.send(out);
+    if (connected) sock.send(out);
+    else sock.send(out, r.port, r.host, this.#onSent);
   }
 
   /** Learned inner MAC → remote entries (live ones), for tools and tests. */

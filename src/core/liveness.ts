@@ -11,9 +11,7 @@ import { readFileSync, readlinkSync } from 'node:fs';
 
 // Node only: reached through platform-node.ts.
 
-/** An OS thread: Linux task id and its start time in clock ticks since boot. */
-export type { OsThreadInfo as OsThread } from './os-thread.js';
-import type { OsThreadInfo as OsThread } from './os-thread.js';
+import type { OsThread } from './os-thread.js';
 
 let self: OsThread | null | undefined;
 

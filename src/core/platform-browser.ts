@@ -3,7 +3,7 @@
  * Browsers give a Worker no thread id and no way to see another thread die, so: a random id, no
  * Worker exit notices (close ports explicitly, or let the page's lifetime end them), no OS thread.
  */
-import type { OsThread } from './liveness.js';
+import type { OsThread } from './os-thread.js';
 
 export type { OsThread };
 

@@ -4,9 +4,8 @@
  * lib/rings, lib/bridge, the rest of src/core — uses only what browsers also have.
  */
 import { threadId as nodeThreadId } from 'node:worker_threads';
-import { thisOsThread as nodeOsThread, osThreadAlive as nodeOsThreadAlive, type OsThread } from './liveness.js';
 
-export type { OsThread };
+export type { OsThread } from './os-thread.js';
 
 /** This thread's id: unique in the process, small, positive or 0 (the main thread). */
 export const threadId: number = nodeThreadId;
@@ -22,11 +21,8 @@ export function onWorkerExit(onExit: (tid: number) => void): void {
   });
 }
 
-/** This thread as an OS thread (Linux), for liveness checks by another thread; null elsewhere. */
-export const thisOsThread: () => OsThread | null = nodeOsThread;
-
-/** Whether that OS thread still runs. */
-export const osThreadAlive: (t: OsThread) => boolean = nodeOsThreadAlive;
+/** This thread as an OS thread (Linux), for liveness checks by another thread, and whether one still runs. */
+export { thisOsThread, osThreadAlive } from './liveness.js';
 
 /** Lets the process exit although this channel or timer is live (Node), a no-op elsewhere. */
 export function unref(x: unknown): void {

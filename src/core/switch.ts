@@ -295,7 +295,7 @@ export class Switch implements LocalSwitch {
   list(): BridgeSummary[] {
     return [...this.#bridges.values()].map((b) => ({
       name: b.name,
-      ports: b.ports().map((p: PortInfo) => ({ ...p, persistent: this.#ports.get(p.name)?.persistent ?? p.persistent })),
+      ports: this.#portsOf(b),
       macEntries: b.macTable().length,
       macFull: b.macFull,
       ageing: b.ageing,
@@ -314,9 +314,14 @@ export class Switch implements LocalSwitch {
     const out: (PortInfo & { bridge: string })[] = [];
     for (const b of this.#bridges.values()) {
       if (bridgeName !== undefined && b.name !== bridgeName) continue;
-      for (const p of b.ports()) out.push({ ...p, bridge: b.name, persistent: this.#ports.get(p.name)?.persistent ?? p.persistent });
+      for (const p of this.#portsOf(b)) out.push({ ...p, bridge: b.name });
     }
     return out;
+  }
+
+  /** A bridge's ports, persistence as the registry knows it (createPort and persistent opens). */
+  #portsOf(b: Bridge): PortInfo[] {
+    return b.ports().map((p) => ({ ...p, persistent: this.#ports.get(p.name)?.persistent ?? p.persistent }));
   }
 
   /** The MAC table of a bridge: MAC, port, age in seconds. */
@@ -350,9 +355,7 @@ export class Switch implements LocalSwitch {
     if (this.#watchdog) return;
     this.#watchdog = setInterval(() => {
       for (const [t, o] of this.#remote) {
-        if (osThreadAlive(o)) continue;
-        this.#remote.delete(t);
-        this.threadExited(t);
+        if (!osThreadAlive(o)) this.threadExited(t); // which forgets t
       }
       if (this.#remote.size === 0 && this.#watchdog) {
         clearInterval(this.#watchdog);

@@ -14,7 +14,6 @@
 import os from 'node:os';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { Worker } from 'node:worker_threads';
 import { Switch } from '../../core/switch.js';
 import { startPktGen, type PktGenJob } from '../pktgen/runner.js';
 import { LIVE_BYTES, LIVE_PACKETS } from '../pktgen/engine.js';

@@ -123,6 +123,8 @@ export class LineSplitter {
   #chunks: Buffer[] = [];
   #len = 0;
   #scanned = 0;
+  /** Bytes in chunks[0 .. #scanned). */
+  #scannedBytes = 0;
 
   constructor(maxLine: number) {
     this.maxLine = maxLine;
@@ -145,14 +147,14 @@ export class LineSplitter {
    */
   next(): Buffer | null | false {
     const chunks = this.#chunks;
-    let before = 0; // bytes in the chunks before #scanned
-    for (let k = 0; k < this.#scanned; k++) before += chunks[k]!.length;
+    let before = this.#scannedBytes; // bytes in the chunks before k
     for (let k = this.#scanned; k < chunks.length; k++) {
       const c = chunks[k]!;
       const nl = c.indexOf(10);
       if (nl < 0) {
         before += c.length;
         this.#scanned = k + 1;
+        this.#scannedBytes = before;
         if (before > this.maxLine) return false;
         continue;
       }
@@ -163,6 +165,7 @@ export class LineSplitter {
       if (rest.length > 0) chunks.unshift(rest);
       this.#len -= before + nl + 1;
       this.#scanned = 0;
+      this.#scannedBytes = 0;
       const n = line.length;
       return n > 0 && line[n - 1] === 13 ? line.subarray(0, n - 1) : line;
     }
@@ -173,6 +176,7 @@ export class LineSplitter {
     this.#chunks = [];
     this.#len = 0;
     this.#scanned = 0;
+    this.#scannedBytes = 0;
   }
 }
 
