@@ -6,7 +6,7 @@
  * Bridge.reclaimThread(id) must release all of them after thread `id` died.
  *
  * 1. Unit level, one thread: a "dead" thread 7 is simulated by writing what it would have left
- *    behind exactly as Ring.lock and Forwarder.deliver write it (lock word, lease entries,
+ *    behind through the same RxLeases calls Forwarder.deliver makes (lock word, lease entries,
  *    P_BUSY); forwarding is driven through the rings as in bridge-learning.test.ts.
  * 2. Real Workers: a sender Worker sending flat out is terminated at a random (seeded) moment,
  *    50 times, each time a fresh Worker on a port re-added under the same name; the main thread
@@ -18,16 +18,14 @@ import t from 'tap';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  Bridge, Forwarder, K_LEASE_HEAD, K_LEASE_NEXT, P_BUSY, PORT_FREE, LEASE_WORDS, L_START, L_END, L_DONE, L_OWNER,
-} from '#bridge';
+import { Bridge, Forwarder, P_BUSY, PORT_FREE, type RxLeases } from '#bridge';
 import { frame, send, recv, invariant } from './helpers/bridge-util.js';
 import {
   CTL_COUNT, CTL_STOP_RX, CTL_STOP_TX, CTL_WORDS, macString,
   type ReceiverData, type ReceiverReport, type SenderData, type SenderReport,
 } from './fixtures/bridge-proto.js';
 import { prng, runWorker, startWorker, waitUntil } from './fixtures/bridge-harness.js';
-import { heldBy, leaseWords, leasesPending, type Held } from './fixtures/rel-bridge.js';
+import { heldBy, leasesPending, type Held } from './fixtures/rel-bridge.js';
 
 const SENDER_JS = new URL('../dist/test/fixtures/bridge-sender.js', import.meta.url);
 const RECEIVER_JS = new URL('../dist/test/fixtures/bridge-receiver.js', import.meta.url);
@@ -67,30 +65,27 @@ function setup(name: string) {
 /**
  * Reserves `count` slots of port p's RX ring as thread `thread` does in Forwarder.deliver
  * (under the ring lock: lease entry start, end, done = 0, owner = thread + 1, then one store of
- * K_LEASE_NEXT), and returns the lease number and its slots. The caller plays the rest.
+ * the next lease number), and returns the lease number and its slots. The caller plays the rest.
  */
 function reserveAs(b: Bridge, p: number, thread: number, count: number): { k: number; start: number; end: number } {
-  const { u32, i32 } = b.region;
-  const rx = b.rxRing(p);
-  const n = b.rxSlots;
-  const mask = n - 1;
-  const lw = leaseWords(b, p);
-  rx.lock(thread);
-  const pv = rx.privW;
-  const next = i32[pv + K_LEASE_NEXT];
-  const tail = i32[rx.tailW];
-  const hwlease = i32[pv + K_LEASE_HEAD] === next ? tail : u32[lw + LEASE_WORDS * ((next - 1) & mask) + L_END];
-  const free = mask - ((hwlease - rx.head) & mask);
-  if (count > free) throw new Error(`test bug: ${count} slots wanted, ${free} free`);
-  const start = hwlease;
-  const end = (hwlease + count) & mask;
-  u32[lw + LEASE_WORDS * next + L_START] = start;
-  u32[lw + LEASE_WORDS * next + L_END] = end;
-  u32[lw + LEASE_WORDS * next + L_DONE] = 0;
-  u32[lw + LEASE_WORDS * next + L_OWNER] = thread + 1;
-  Atomics.store(i32, pv + K_LEASE_NEXT, (next + 1) & mask);
-  rx.unlock();
-  return { k: next, start, end };
+  const lk = b.rxLeasesAt(p);
+  lk.lock(thread + 1, Infinity);
+  const got = lk.reserve(count, thread + 1);
+  lk.unlock();
+  if (got !== count) throw new Error(`test bug: ${count} slots wanted, ${got} reserved`);
+  return { k: lk.lease, start: lk.start, end: (lk.start + count) & lk.mask };
+}
+
+/** Thread `thread` holds port p's RX ring lock (as a thread that died holding it leaves it). */
+function lockAs(b: Bridge, p: number, thread: number): RxLeases {
+  const lk = b.rxLeasesAt(p);
+  lk.lock(thread + 1, Infinity);
+  return lk;
+}
+
+/** Thread id holding port p's RX ring lock, or -1. */
+function lockOwner(b: Bridge, p: number): number {
+  return b.rxLeasesAt(p).lockHolder() - 1;
 }
 
 /** Writes a frame into RX slot j of port p as the forwarder's copy does (slot j uses its own buffer). */
@@ -100,21 +95,20 @@ function writeRxSlot(b: Bridge, p: number, j: number, f: Uint8Array): void {
   rx.setLen(j, f.length);
 }
 
-function markDone(b: Bridge, p: number, k: number): void {
-  Atomics.store(b.region.u32, leaseWords(b, p) + LEASE_WORDS * k + L_DONE, 1);
+function markDone(b: Bridge, p: number, k: number, bytes: number): void {
+  b.rxLeasesAt(p).finish(k, bytes);
 }
 
 t.test('a ring lock left by a dead thread is broken; forwarding to that port resumes', async (t) => {
   const { b, fw, pa, pb } = setup('valeU1');
-  fw.lockSpins = 4096; // give up on the dead holder quickly (a few sleeps)
-  const rx = b.rxRing(pb);
-  rx.lock(DEAD);
-  t.equal(rx.lockOwner(), DEAD, 'thread 7 holds b\'s RX ring lock');
+  fw.lockWaitMs = 1; // give up on the dead holder quickly (a few sleeps)
+  lockAs(b, pb, DEAD);
+  t.equal(lockOwner(b, pb), DEAD, 'thread 7 holds b\'s RX ring lock');
   t.equal(send(b, fw, pa, [frame(B, A, [1])]), 1);
   t.equal(recv(b, pb).length, 0, 'nothing gets through a lock whose holder is dead');
   t.equal(b.counters(pa).dropBusy, 1, 'the frame is dropped as busy, and counted');
   t.equal(b.reclaimThread(DEAD), 1, 'reclaiming thread 7 releases one object: the lock');
-  t.equal(rx.lockOwner(), -1, 'the lock is free');
+  t.equal(lockOwner(b, pb), -1, 'the lock is free');
   t.equal(b.reclaimThread(DEAD), 0, 'reclaiming twice is harmless');
   t.equal(send(b, fw, pa, [frame(B, A, [2]), frame(B, A, [3])]), 2);
   t.same(recv(b, pb).map((f) => f[14]), [2, 3], 'forwarding a → b works again, in order');
@@ -128,10 +122,9 @@ t.test('a ring lock left by a dead thread is broken; forwarding to that port res
 
 t.test('two dead threads, reclaimed in either order: no hang, nothing left behind', async (t) => {
   const { b, fw, pa, pb } = setup('valeU7');
-  fw.lockSpins = 4096;
-  const rx = b.rxRing(pb);
+  fw.lockWaitMs = 1;
   reserveAs(b, pb, OTHER, 2); // thread 3 reserved two slots of b's ring and died copying
-  rx.lock(DEAD); // thread 7 died holding b's ring lock
+  lockAs(b, pb, DEAD); // thread 7 died holding b's ring lock
   t.equal(send(b, fw, pa, [frame(B, A, [1])]), 1);
   t.equal(b.counters(pa).dropBusy, 1);
   // Thread 3 is reclaimed first: b's ring cannot be checked while dead thread 7 holds its lock.
@@ -139,10 +132,10 @@ t.test('two dead threads, reclaimed in either order: no hang, nothing left behin
   const t0 = performance.now();
   t.equal(b.reclaimThread(OTHER), 0, 'reclaiming thread 3 returns (b\'s ring skipped)');
   t.ok(performance.now() - t0 < 5000, `... after ${(performance.now() - t0).toFixed(0)} ms`);
-  t.equal(rx.lockOwner(), DEAD, 'thread 7\'s lock is left alone');
+  t.equal(lockOwner(b, pb), DEAD, 'thread 7\'s lock is left alone');
   t.equal(leasesPending(b, pb), 1, 'thread 3\'s lease is still there');
   t.equal(b.reclaimThread(DEAD), 2, 'reclaiming thread 7 releases its lock and thread 3\'s lease');
-  t.equal(rx.lockOwner(), -1);
+  t.equal(lockOwner(b, pb), -1);
   t.equal(leasesPending(b, pb), 0);
   t.same(recv(b, pb).map((f) => f.length), [0, 0], 'thread 3\'s two slots arrive empty');
   t.equal(send(b, fw, pa, [frame(B, A, [2])]), 1);
@@ -154,12 +147,11 @@ t.test('a port a dead thread was in txsync on, or held a lock of, can still be r
   const { b, fw, pa, pc } = setup('valeU2');
   const i32 = b.region.i32;
   Atomics.store(i32, b.portWord(pc, P_BUSY), DEAD + 1); // died inside txsync(pc)
-  b.rxRing(pc).lock(DEAD); // ... while holding c's own RX ring lock (it cannot: but a dead thread may hold any)
-  b.txRing(pc).lock(DEAD);
+  lockAs(b, pc, DEAD); // ... while holding c's own RX ring lock (it cannot: but a dead thread may hold any)
   b.beginRemove(pc);
   t.notOk(b.tryFinishRemove(pc), 'not freed while thread 7 looks busy in it');
   t.equal(b.portState(pc), 2, 'still closing');
-  t.equal(b.reclaimThread(DEAD), 3, 'txsync mark, TX lock and RX lock released');
+  t.equal(b.reclaimThread(DEAD), 2, 'txsync mark and RX lock released');
   t.equal(Atomics.load(i32, b.portWord(pc, P_BUSY)), 0);
   t.ok(b.tryFinishRemove(pc), 'freed once reclaimed');
   t.equal(b.portState(pc), PORT_FREE);
@@ -186,13 +178,14 @@ t.test('a dead thread\'s unfinished lease becomes empty frames and later leases 
   writeRxSlot(b, pb, 62, frame(B, A, [0xee]).subarray(0, 20));
   const before = b.counters(pb).rxFrames;
   t.equal(send(b, fw, pa, [frame(B, A, [1]), frame(B, A, [2]), frame(B, A, [3])]), 3, 'a live sender forwards after it');
-  t.equal(b.counters(pb).rxFrames - before, 3, 'its lease completed (b counted its 3 frames)');
-  t.equal(rx.tail, 61, 'but nothing is published past the dead lease');
+  t.equal(b.counters(pb).rxFrames - before, 0, 'its lease is done, but b counts frames when they are published');
+  t.equal(rx.tail, 61, 'and nothing is published past the dead lease');
   t.equal(recv(b, pb).length, 0, 'the receiver sees nothing yet');
   t.equal(leasesPending(b, pb), 2, 'two leases outstanding');
   t.equal(b.reclaimThread(DEAD), 1, 'one unfinished lease released');
   t.equal(leasesPending(b, pb), 0, 'no lease outstanding');
   t.equal(rx.tail, 6, 'tail moved past both leases');
+  t.equal(b.counters(pb).rxFrames - before, 3, 'b counted the live sender\'s 3 frames (not the empty slots)');
   const got = recv(b, pb);
   t.same(got.map((f) => f.length), [0, 0, 0, 0, 0, 0, 60, 60, 60], 'six empty slots, then the live frames');
   t.same(got.slice(6).map((f) => f[14]), [1, 2, 3], 'live frames intact and in order');
@@ -210,7 +203,7 @@ t.test('a dead thread\'s completed but unpublished lease is published intact', a
   writeRxSlot(b, pb, (dead.start + 1) & rx.mask, frame(B, A, [0x52], 64));
   // It marked the lease done without the lock (its completion lock attempt gave up), then died:
   // the next thread to take the lock publishes it...
-  markDone(b, pb, dead.k);
+  markDone(b, pb, dead.k, 60 + 64);
   t.equal(rx.tail, dead.start, 'not yet visible');
   t.equal(b.reclaimThread(DEAD), 0, 'nothing of thread 7 to release: its lease is complete');
   t.equal(rx.tail, dead.end, '... and reclaimThread publishes it');
@@ -234,7 +227,7 @@ t.test('reclaiming one thread leaves the leases of other threads alone', async (
   t.equal(leasesPending(b, pb), 2, 'thread 3\'s and thread 0\'s leases still outstanding');
   // thread 3 finishes as Forwarder.deliver does: lock, done, publish, unlock (here: through
   // reclaimThread of an unrelated thread id, which takes the lock and publishes what is done).
-  markDone(b, pb, o.k);
+  markDone(b, pb, o.k, 3 * 60);
   t.equal(b.reclaimThread(DEAD), 0);
   t.same(recv(b, pb).map((f) => f[14]), [0x31, 0x32, 0x33, 1], 'thread 3\'s frames untouched, then thread 0\'s');
   t.equal(leasesPending(b, pb), 0);
@@ -370,7 +363,7 @@ t.test(`${KILLS} sender Workers terminated at random moments do not wedge the br
   t.equal(rep.corrupt + rep.reordered + rep.duplicated, 0, 'no corrupt, reordered or duplicated frame from anybody');
   t.equal(b.rxRing(r).space(), 0, 'the receiver\'s ring is empty at the end');
   t.equal(leasesPending(b, r), 0, 'no lease outstanding on the receiver\'s ring');
-  t.equal(b.rxRing(r).lockOwner(), -1, 'its lock is free');
+  t.equal(b.rxLeasesAt(r).lockHolder(), 0, 'its lock is free');
   const victimsFrames = rep.perId.slice(2).reduce((s, x) => s + x, 0);
   t.comment(`${KILLS} kills in ${ms.toFixed(0)} ms; ${killsHolding} left something to reclaim ` +
     `(txsync marks ${totals.busy}, ring locks ${totals.locks}, unfinished leases ${totals.leases}; ${released} released); ` +

@@ -3,19 +3,19 @@
  * live sender keeps sending to, then reclaimed (issue 19 asked whether reclaiming can rewind or
  * re-publish a live receiver's ring).
  *
- * The protocol (Forwarder.reserve / complete, publishLeases): under the ring lock a sender
- * reserves slots (lease entry start, end, done = 0, owner, then one store of K_LEASE_NEXT), drops
- * the lock, copies its frames without it, takes the lock again, marks the lease done and
- * publishes every done lease from the oldest on (tail first, then K_LEASE_HEAD). A thread can die
- * between any two of those steps. Here the main thread plays such a thread (owner DEAD + 1, a
- * thread id no Worker has), writing exactly what the forwarder writes and stopping at one step:
+ * The protocol (rx-lease.ts, as Forwarder.deliver drives it): under the ring lock a sender
+ * reserves slots (lease entry start, end, done = 0, owner, then one store of the next lease
+ * number), drops the lock, copies its frames without it, marks the lease done, takes the lock
+ * again and publishes every done lease from the oldest on (tail first, then the lease head). A
+ * thread can die between any two of those steps. Here the main thread plays such a thread (owner
+ * DEAD + 1, a thread id no Worker has), through the same RxLeases calls, stopping at one step:
  *
  *   lock          holds the lock, nothing else (died in reserve, before reserving)
  *   lock+lease    reserved, still holding the lock
  *   half-copied   reserved, unlocked, one frame and a half copied
  *   done+lock     copied, took the lock, marked done, died before publishing
- *   mid-publish   ... published tail, died before moving K_LEASE_HEAD
- *   done-nolock   copied and marked done without the lock (complete's give-up path)
+ *   mid-publish   ... published tail, died before moving the lease head
+ *   done-nolock   copied and marked done without the lock (deliver's give-up path)
  *
  * while a live sender Worker (unicast to the receiver, numbered across 2^32) and the receiver
  * Worker keep running; then reclaimThread(DEAD). Each step ROUNDS times. Must hold: reclaimThread
@@ -28,14 +28,14 @@ import t from 'tap';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Bridge, Forwarder, K_HWCUR, K_LEASE_HEAD, K_LEASE_NEXT, LEASE_WORDS, L_DONE, L_END, L_OWNER, L_START } from '#bridge';
+import { Bridge, Forwarder, LEASE_WORDS, L_DONE, L_END } from '#bridge';
 import { frame, send, recv, invariant } from './helpers/bridge-util.js';
 import {
   CTL_COUNT, CTL_STOP_RX, CTL_STOP_TX, CTL_WORDS, ETHERTYPE_LE, OFF_ID, OFF_SEQ, OFF_SEQ_HI, SEQ_HI, ctlSince, lenOf,
   macOf, macString, trailerOf, type ReceiverData, type ReceiverReport, type SenderData, type SenderReport,
 } from './fixtures/bridge-proto.js';
 import { runWorker, waitUntil } from './fixtures/bridge-harness.js';
-import { heldBy, leaseWords, leasesPending } from './fixtures/rel-bridge.js';
+import { heldBy, leasesPending } from './fixtures/rel-bridge.js';
 
 const SENDER_JS = new URL('../dist/test/fixtures/bridge-sender.js', import.meta.url);
 const RECEIVER_JS = new URL('../dist/test/fixtures/bridge-receiver.js', import.meta.url);
@@ -72,9 +72,8 @@ t.test(`a dead thread stopped at each lease step (${STEPS.join(', ')}) is reclai
   b.resetCounters(l);
   const { u8, u16, u32, i32 } = b.region;
   const rx = b.rxRing(r);
+  const lk = b.rxLeasesAt(r);
   const mask = rx.mask;
-  const lw = leaseWords(b, r);
-  const pv = rx.privW;
 
   const ctlSab = new SharedArrayBuffer(CTL_WORDS * 4);
   const ctl = new Int32Array(ctlSab);
@@ -120,33 +119,17 @@ t.test(`a dead thread stopped at each lease step (${STEPS.join(', ')}) is reclai
   }
 
   /**
-   * Takes the lock as the dead thread and reserves LEASE slots as Forwarder.reserve does (start
-   * at the end of the newest lease, else at tail), keeping the lock. Waits for room first.
+   * Takes the lock as the dead thread and reserves LEASE slots as Forwarder.deliver does,
+   * keeping the lock. Waits for room first.
    */
   async function lockAndReserve(): Promise<{ k: number; start: number; end: number }> {
     for (;;) {
-      rx.lock(DEAD);
-      // The receiver's head, validated against [hwcur, tail] and copied to K_HWCUR, as reserve does
-      // (space counted from an unvalidated head could let a later reserve count from a stale hwcur).
-      const tail = i32[rx.tailW] & mask;
-      let hwcur = i32[pv + K_HWCUR] & mask;
-      const h = Atomics.load(i32, rx.headW);
-      if (h >>> 0 <= mask && ((h - hwcur) & mask) <= ((tail - hwcur) & mask)) {
-        hwcur = h;
-        i32[pv + K_HWCUR] = h;
+      lk.lock(DEAD + 1, Infinity);
+      if (lk.room() >= LEASE) {
+        lk.reserve(LEASE, DEAD + 1);
+        return { k: lk.lease, start: lk.start, end: (lk.start + LEASE) & mask };
       }
-      const next = i32[pv + K_LEASE_NEXT] & mask;
-      const hwlease = (i32[pv + K_LEASE_HEAD] & mask) === next ? tail : u32[lw + LEASE_WORDS * ((next - 1) & mask) + L_END] & mask;
-      const space = mask - ((hwlease - hwcur) & mask);
-      if (space >= LEASE) {
-        u32[lw + LEASE_WORDS * next + L_START] = hwlease;
-        u32[lw + LEASE_WORDS * next + L_END] = (hwlease + LEASE) & mask;
-        u32[lw + LEASE_WORDS * next + L_DONE] = 0;
-        u32[lw + LEASE_WORDS * next + L_OWNER] = DEAD + 1;
-        Atomics.store(i32, pv + K_LEASE_NEXT, (next + 1) & mask);
-        return { k: next, start: hwlease, end: (hwlease + LEASE) & mask };
-      }
-      rx.unlock();
+      lk.unlock();
       await sleep(1);
     }
   }
@@ -158,7 +141,7 @@ t.test(`a dead thread stopped at each lease step (${STEPS.join(', ')}) is reclai
   async function dieAt(step: Step, round: number): Promise<void> {
     let held = 0;
     if (step === 'lock') {
-      rx.lock(DEAD);
+      lk.lock(DEAD + 1, Infinity);
       held = 1;
     } else {
       const lease = await lockAndReserve();
@@ -166,7 +149,7 @@ t.test(`a dead thread stopped at each lease step (${STEPS.join(', ')}) is reclai
         held = 2;
         expect.empties += LEASE;
       } else {
-        rx.unlock();
+        lk.unlock();
         if (step === 'half-copied') {
           copyInto(lease.start);
           copyInto((lease.start + 1) & mask, 0.5);
@@ -177,21 +160,24 @@ t.test(`a dead thread stopped at each lease step (${STEPS.join(', ')}) is reclai
           for (let c = 0; c < LEASE; c++) copyInto((lease.start + c) & mask);
           expect.deadFrames += LEASE;
           if (step === 'done-nolock') {
-            Atomics.store(u32, lw + LEASE_WORDS * lease.k + L_DONE, 1);
+            lk.finish(lease.k, 0);
           } else {
-            rx.lock(DEAD);
-            Atomics.store(u32, lw + LEASE_WORDS * lease.k + L_DONE, 1);
+            lk.finish(lease.k, 0);
+            lk.lock(DEAD + 1, Infinity);
             held = 1;
             if (step === 'mid-publish') {
-              // publishLeases up to, not including, the store of K_LEASE_HEAD.
-              let k = i32[pv + K_LEASE_HEAD] & mask;
-              const next = i32[pv + K_LEASE_NEXT] & mask;
+              // RxLeases.publish up to, not including, the store of the lease head.
+              let k = i32[lk.headW] & mask;
+              const next = i32[lk.nextW] & mask;
               let tl = -1;
-              while (k !== next && Atomics.load(u32, lw + LEASE_WORDS * k + L_DONE) !== 0) {
-                tl = u32[lw + LEASE_WORDS * k + L_END];
+              while (k !== next && Atomics.load(u32, lk.lw + LEASE_WORDS * k + L_DONE) !== 0) {
+                tl = u32[lk.lw + LEASE_WORDS * k + L_END];
                 k = (k + 1) & mask;
               }
-              if (tl >= 0) rx.publishTail(tl);
+              if (tl >= 0) {
+                i32[lk.hwtailW] = tl;
+                rx.publishTail(tl);
+              }
             }
           }
         }
@@ -200,7 +186,7 @@ t.test(`a dead thread stopped at each lease step (${STEPS.join(', ')}) is reclai
     // Let the live pair run into what the dead thread left: a held lock only briefly (a live
     // sender that waits out its lock budget would drop, or leave its lease unpublished and its
     // frames uncounted, which is another matter); a lease until later live leases are done behind it.
-    if (held > 0 && rx.lockOwner() === DEAD) await sleep(2);
+    if (held > 0 && lk.lockHolder() === DEAD + 1) await sleep(2);
     else await waitUntil(() => leasesPending(b, r) >= 2, 200);
     const n = b.reclaimThread(DEAD);
     reclaimed += n;
@@ -222,7 +208,7 @@ t.test(`a dead thread stopped at each lease step (${STEPS.join(', ')}) is reclai
     const d = b.counters(l).txDelivered;
     t.ok(await waitUntil(() => ctlSince(ctl, CTL_COUNT + LIVE_ID, d) >= 0 && rx.space() === 0, 10_000, 2),
       `the receiver drained everything (live frames ${Atomics.load(ctl, CTL_COUNT + LIVE_ID)} of ${d}, head ${rx.head}, ` +
-      `tail ${rx.tail}, leases ${leasesPending(b, r)}, lock ${rx.lockOwner()})`);
+      `tail ${rx.tail}, leases ${leasesPending(b, r)}, lock ${lk.lockHolder()})`);
     Atomics.store(ctl, CTL_STOP_RX, 1);
     rx.wakeAll();
     rep = await receiver.done;
@@ -241,10 +227,11 @@ t.test(`a dead thread stopped at each lease step (${STEPS.join(', ')}) is reclai
   t.equal(rep.perId[DEAD_ID], expect.deadFrames, `... exactly the dead thread's ${expect.deadFrames} frames of completed leases`);
   t.equal(rep.empty, expect.empties, `... and exactly ${expect.empties} empty slots of its unfinished leases`);
   t.equal(rep.received, c.txDelivered + expect.deadFrames + expect.empties, 'and nothing else');
-  t.equal(b.counters(r).rxFrames, c.txDelivered, 'receiver rxFrames = the live sender\'s txDelivered');
+  t.equal(b.counters(r).rxFrames, c.txDelivered + expect.deadFrames,
+    'receiver rxFrames = the live sender\'s txDelivered + the dead thread\'s frames of completed leases (counted when published)');
   t.equal(b.counters(r).rxBadHead, 0, 'the receiver\'s head was never out of [hwcur, tail]');
   t.equal(leasesPending(b, r), 0, 'no lease outstanding');
-  t.equal(rx.lockOwner(), -1, 'the ring lock is free');
+  t.equal(lk.lockHolder(), 0, 'the ring lock is free');
   t.comment(`${ROUNDS * STEPS.length} dead threads reclaimed (${reclaimed} objects released); live sender ${srep.sent} frames, ` +
     `${c.txDelivered} delivered, ${c.dropRingFull} ring-full, ${c.dropBusy} busy; dead thread ${expect.deadFrames} frames ` +
     `delivered, ${expect.empties} slots emptied`);

@@ -219,7 +219,7 @@ async function stopLive(t: Test, lv: Live, stats: KillStats, failures: string[],
   }
   for (const p of [lv.r1, lv.r2, lv.l1, lv.l2]) {
     t.equal(leasesPending(b, p), 0, `${S}: ${what}: port ${p}: no lease outstanding`);
-    t.equal(b.rxRing(p).lockOwner(), -1, `${S}: ${what}: port ${p}: RX lock free`);
+    t.equal(b.rxLeasesAt(p).lockHolder(), 0, `${S}: ${what}: port ${p}: RX lock free`);
   }
   stats.victimFrames = rreps.reduce((s, r) => s + r.perId.slice(FIRST_VICTIM_ID).reduce((a, x) => a + x, 0), 0);
   t.comment(`${what} ${S}: ${stats.kills} kills; ${stats.holding} left something held (txsync marks ${stats.held.busy}, ring locks ` +

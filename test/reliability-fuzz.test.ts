@@ -27,11 +27,9 @@ import t, { type Test } from 'tap';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  Bridge, Forwarder, K_HWCUR, K_LEASE_HEAD, K_LEASE_NEXT, L_END, type PortCounters,
-} from '#bridge';
+import { Bridge, Forwarder, L_END, PORT_FREE, type PortCounters } from '#bridge';
 import { NI_POOL_BUFS, NI_RING_OFS, NR_BUF_OFS, NR_BUF_SIZE, NR_NUM_SLOTS } from 'shared-memory-ring';
-import { frame, recv, send } from './helpers/bridge-util.js';
+import { frame, recv, removeWithin, send } from './helpers/bridge-util.js';
 import { macOf, macString } from './fixtures/bridge-proto.js';
 import { runWorker, waitUntil } from './fixtures/bridge-harness.js';
 import {
@@ -191,6 +189,8 @@ async function fuzzRun(t: Test, name: string, rounds: number, vlan: boolean, see
     `${S}: dropVlan = frames the trunk does not carry (${cf.dropVlan}: ${fz.predicted.dropVlan} predicted, ` +
     `+ up to ${fz.predicted.vlanUncertain} sent from the port's own RX buffers, which others write into)`);
   t.equal(cf.txFrames, fz.frames, `${S}: txFrames = every slot txsync consumed`);
+  t.equal(cf.txRepairs, fz.predicted.repairs, `${S}: txRepairs = TX rings found inconsistent and put back (${fz.predicted.repairs})`);
+  t.ok(cf.rxRepairs >= 1, `${S}: the RX ring was found inconsistent and put back, and counted (rxRepairs ${cf.rxRepairs})`);
   const fi = invariantOf(b, pf);
   t.equal(fi.lhs, fi.rhs, `${S}: the fuzzing port's own accounting adds up (txCopies ${fi.lhs})`);
   t.ok(cf.txBadHead > 0 && cf.dropBadBuf > 0 && cf.dropBadLen > 0, `${S}: bad heads, buffers and lengths were all injected`);
@@ -228,10 +228,14 @@ async function fuzzRun(t: Test, name: string, rounds: number, vlan: boolean, see
   t.equal(txd, rxf, `${S}: bridge-wide Σ txDelivered (+ mirrored) = Σ rxFrames (${rxf})`);
   t.same(watch.problems, [], `${S}: header, port table, ring headers, MAC table, counters and ${ranges.length} canary ranges intact over ${watch.checks} checks`);
   for (const p of used) {
-    t.equal(b.rxRing(p).lockOwner(), -1, `${S}: port ${p}: RX lock free`);
+    t.equal(b.rxLeasesAt(p).lockHolder(), 0, `${S}: port ${p}: RX lock free`);
     // (The fuzzer scribbles on its own lease words.)
     if (p !== pf) t.equal(leasesPending(b, p), 0, `${S}: port ${p}: no lease outstanding`);
   }
+  // Last, the fuzzed port goes away, whatever its user left in its memory.
+  const rm = await removeWithin(b, pf, 1000);
+  t.ok(b.portState(pf) === PORT_FREE && rm.ms <= 2000, `${S}: the fuzzed port was removed in ${rm.ms.toFixed(1)} ms${rm.forced ? ' (forced, counted)' : ''}`);
+  t.equal(b.forcedRemovals, rm.forced ? 1 : 0, `${S}: forced removals counted (${b.forcedRemovals})`);
   t.equal(b.macTable().find((e) => e.mac === macString(PEER_A))?.port, pa, `${S}: a's address still on a`);
   t.equal(b.macTable().find((e) => e.mac === macString(PEER_B))?.port, pb, `${S}: b's address still on b`);
 
@@ -265,13 +269,20 @@ t.test('targeted: hostile values in the switch\'s words of a port\'s own memory'
   const idx = [64, 65, 100, 1000, 0x7fffffff, -1, -64, -1000, 0x40000];
   for (const v of idx) {
     cases.push([`RX tail = ${v}`, (b, f) => { Atomics.store(b.region.i32, b.rxRing(f).tailW, v); }]);
-    cases.push([`RX K_HWCUR = ${v}`, (b, f) => { b.region.i32[b.rxRing(f).privW + K_HWCUR] = v; }]);
-    cases.push([`RX K_LEASE_NEXT = ${v}`, (b, f) => { b.region.i32[b.rxRing(f).privW + K_LEASE_NEXT] = v; }]);
-    cases.push([`RX K_LEASE_HEAD = ${v}`, (b, f) => { b.region.i32[b.rxRing(f).privW + K_LEASE_HEAD] = v; }]);
+    cases.push([`TX tail = ${v}`, (b, f) => { Atomics.store(b.region.i32, b.txRing(f).tailW, v); }]);
+    // The ring header words the switch kept for itself before it moved them to its port table
+    // (lock, error count, validated head, lease head and next): nothing reads them now.
+    for (const [w, name] of [[0, 'lock'], [1, 'errors'], [2, 'old hwcur'], [3, 'old lease head'], [4, 'old lease next']] as const) {
+      cases.push([`RX ring ${name} word = ${v}`, (b, f) => { b.region.i32[b.rxRing(f).lockW + w] = v; }]);
+      cases.push([`TX ring ${name} word = ${v}`, (b, f) => { b.region.i32[b.txRing(f).lockW + w] = v; }]);
+    }
+    // The switch's own words, should a wild store reach them: masked, so they stay inside f's ring.
+    cases.push([`private RX hwcur = ${v}`, (b, f) => { b.region.i32[b.rxLeasesAt(f).hwcurW] = v; }]);
+    cases.push([`private RX hwtail = ${v}`, (b, f) => { b.region.i32[b.rxLeasesAt(f).hwtailW] = v; }]);
     cases.push([`lease 0 end = ${v}, lease next = 1`, (b, f) => {
       const lw = leaseWords(b, f);
       b.region.u32[lw + L_END] = v >>> 0;
-      b.region.i32[b.rxRing(f).privW + K_LEASE_NEXT] = 1;
+      b.region.i32[b.rxLeasesAt(f).nextW] = 1;
     }]);
   }
   for (const delta of [-3, -1, 1, 40]) {
@@ -293,6 +304,7 @@ t.test('targeted: hostile values in the switch\'s words of a port\'s own memory'
   const failures: string[] = [];
   let delivered = 0;
   let dropped = 0;
+  const forced: string[] = [];
   for (const [what, spoil] of cases) {
     const b = Bridge.create('valeH', { maxPorts: 4, txSlots: 64, rxSlots: 64 });
     const pa = b.addPort('valeH:a');
@@ -311,7 +323,7 @@ t.test('targeted: hostile values in the switch\'s words of a port\'s own memory'
     try {
       const view = Bridge.attach(b.sab); // a thread that attaches the ports only now
       const vfw = new Forwarder(view, 3);
-      vfw.lockSpins = 1 << 12;
+      vfw.lockWaitMs = 1;
       send(view, vfw, pm, [frame('02:00:00:00:00:0f', '02:00:00:00:00:0d', [1, 2, 3])]);
       const t0 = performance.now();
       b.reclaimThread(7);
@@ -330,6 +342,15 @@ t.test('targeted: hostile values in the switch\'s words of a port\'s own memory'
       continue;
     }
     for (const s of checkCanaries(b, ranges)) failures.push(`${what}: ${s}`);
+    // The other ports are not held up by anything f's user wrote: a → m goes through, whole.
+    const a2m = Array.from({ length: 32 }, (_, i) => frame('02:00:00:00:00:0d', '02:00:00:00:00:0a', [i]));
+    send(b, fw, pa, a2m);
+    const atM = recv(b, pm);
+    if (atM.length !== 32 || b.counters(pa).dropBusy !== 0) failures.push(`${what}: a → m: ${atM.length} of 32 arrived, dropBusy ${b.counters(pa).dropBusy}`);
+    // And f can be removed, within the bound.
+    const rm = await removeWithin(b, pf, 1000);
+    if (b.portState(pf) !== PORT_FREE || rm.ms > 2000) failures.push(`${what}: removing f took ${rm.ms.toFixed(0)} ms (forced: ${rm.forced})`);
+    if (rm.forced) forced.push(what);
     const c = b.counters(pm);
     const inv = invariantOf(b, pm);
     if (c.txFrames !== 1 || inv.lhs !== inv.rhs || c.txCopies !== 1) failures.push(`${what}: m's counters ${JSON.stringify(c)}`);
@@ -338,4 +359,8 @@ t.test('targeted: hostile values in the switch\'s words of a port\'s own memory'
   }
   t.same(failures, [], `${cases.length} hostile values: no throw, no hang, nothing written outside f's own ring and pool, every frame counted`);
   t.ok(delivered > 0, `frames still reach f when its words are bad (${delivered} delivered, ${dropped} counted drops)`);
+  // Only a corrupted private word (an unfinished lease made up out of nothing) holds a removal;
+  // then it is forced after the bound, and counted. Nothing a user can write in its rings does.
+  t.same(forced.filter((w) => !/^(lease 0 end|private)/.test(w)), [],
+    `no removal of f had to be forced but after corrupting the switch's private words (${forced.length} forced: ${forced.slice(0, 3).join('; ')}…)`);
 });

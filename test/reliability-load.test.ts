@@ -132,7 +132,7 @@ async function loadRun(t: Test, shape: Shape, rep: number): Promise<RunFigures |
     t.equal(r.corrupt + r.reordered + r.duplicated + r.empty, 0, `receiver ${i}: nothing corrupt, reordered, duplicated or empty`);
     t.equal(c.rxFrames, r.received, `receiver ${i}: rxFrames = frames it took (${r.received})`);
     t.equal(leasesPending(b, p), 0, `receiver ${i}: no lease outstanding`);
-    t.equal(b.rxRing(p).lockOwner(), -1, `receiver ${i}: RX lock free`);
+    t.equal(b.rxLeasesAt(p).lockHolder(), 0, `receiver ${i}: RX lock free`);
   }
   const rxDrops = rx.reduce((s, p) => s + b.counters(p).rxDropRingFull, 0);
   t.equal(rxDrops, fig.ringFull, 'Σ receivers\' rxDropRingFull = Σ senders\' dropRingFull');

@@ -35,6 +35,8 @@ export interface BridgeSummary {
   ports: PortInfo[];
   macEntries: number;
   macFull: number;
+  /** Port removals finished by force: something stayed held for REMOVE_FORCE_MS (see Switch). */
+  forcedRemovals: number;
   ageing: number;
   options: Required<Omit<BridgeOptions, 'lookup'>> & { lookup: string };
 }

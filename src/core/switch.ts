@@ -47,6 +47,13 @@ interface PortRecord {
 
 /** How often the Switch checks that the threads holding its ports still run (ms). */
 const LIVENESS_MS = 200;
+/**
+ * How long a removed port may stay closing because something is still held on it (a txsync mark,
+ * its RX lock, an unfinished lease) before it is freed by force. A live thread holds these for
+ * microseconds; a dead one is reclaimed within LIVENESS_MS. So this only ends waits on a thread
+ * that is stuck, or dead without anyone seeing it.
+ */
+const REMOVE_FORCE_MS = 1000;
 
 /** Length limit of a holder description (it travels in error messages). */
 const MAX_HOLDER = 80;
@@ -213,9 +220,16 @@ export class Switch implements LocalSwitch {
     b.beginRemove(rec.index);
     const done = (async () => {
       let delay = 0;
+      const t0 = performance.now();
       while (!b.tryFinishRemove(rec.index)) {
+        if (performance.now() - t0 >= REMOVE_FORCE_MS) {
+          // Something stays held (a stuck or unseen dead thread's txsync mark, lock or lease):
+          // the port goes anyway, and the bridge counts it (forcedRemovals).
+          b.forceFinishRemove(rec.index);
+          break;
+        }
         await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(100, delay + 1);
+        delay = Math.min(50, delay + 1);
       }
     })();
     this.#removing.add(done);
@@ -298,6 +312,7 @@ export class Switch implements LocalSwitch {
       ports: this.#portsOf(b),
       macEntries: b.macTable().length,
       macFull: b.macFull,
+      forcedRemovals: b.forcedRemovals,
       ageing: b.ageing,
       options: {
         maxPorts: b.maxPorts, macTableSize: b.macSets * 4, txSlots: b.txSlots, rxSlots: b.rxSlots, bufSize: b.bufSize,

@@ -49,3 +49,20 @@ export function invariant(b: Bridge, p: number): { lhs: number; rhs: number } {
     rhs: c.txDelivered + c.dropRingFull + c.dropBadBuf + c.dropBadLen + c.dropNoDest + c.dropBusy + c.dropVlan + c.dropLookup,
   };
 }
+
+/**
+ * Removes port slot p as Switch does: beginRemove, then tryFinishRemove until it succeeds, and
+ * forceFinishRemove once `forceAfterMs` passed. Returns how long it took and whether it was forced.
+ */
+export async function removeWithin(b: Bridge, p: number, forceAfterMs: number): Promise<{ ms: number; forced: boolean }> {
+  const t0 = performance.now();
+  b.beginRemove(p);
+  while (!b.tryFinishRemove(p)) {
+    if (performance.now() - t0 >= forceAfterMs) {
+      b.forceFinishRemove(p);
+      return { ms: performance.now() - t0, forced: true };
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  return { ms: performance.now() - t0, forced: false };
+}

@@ -9,22 +9,26 @@
  * Removing a port is two-phase so that no sender is still copying into its rings when its slot
  * is reused: `beginRemove` marks it closing (new reservations see that under the ring lock),
  * `tryFinishRemove` succeeds once its own txsync is idle and every lease on its RX ring is done.
+ *
+ * The data path lives beside it: forward.ts (the txsync loop), rx-lease.ts (the RX lease
+ * protocol), mac-table.ts, lookups.ts and vlan.ts.
  */
 import {
   DEFAULT_BUF_SIZE, DEFAULT_NUM_SLOTS, MAX_NUM_SLOTS, NetmapIf, Region, Ring, netmapIfBytes, align,
   ALIGN, FIRST_BUF, NI_POOL_BUFS, NI_RING_OFS, NI_RX_RINGS, NI_TX_RINGS, NR_BUF_OFS, NR_BUF_SIZE, NR_DIR, NR_NUM_SLOTS,
   RX, TX, netmapIfSize, ringSize,
 } from '#rings';
+import { MacTable } from './mac-table.js';
+import { RxLeases } from './rx-lease.js';
 import { BridgeError, bcheck } from './errors.js';
 import {
   BH_AGEING, BH_AREA_OFF, BH_BATCH, BH_BUF_SIZE, BH_EPOCH, BH_MAC_FULL, BH_MAC_OFF, BH_MAC_SETS, BH_MAGIC,
   BH_MAX_PORTS, BH_NAME, BH_LOOKUP, BH_NPORTS, BH_PORTS_OFF, BH_PORT_BYTES, BH_PORT_HIGH, BH_RX_SLOTS, BH_SIZE, BH_TX_SLOTS,
-  BH_VERSION, BRIDGE_MAGIC, BRIDGE_VERSION, COUNTER_NAMES, K_HWCUR, K_LEASE_HEAD, K_LEASE_NEXT, MAC_ENTRY, MAC_VALID,
+  BH_VERSION, BRIDGE_MAGIC, BRIDGE_VERSION, COUNTER_NAMES, MAC_ENTRY, BH_FORCED, REGISTRY_HOLDER,
   MAC_WAYS, N_COUNTERS, PF_PERSISTENT, PORT_ACTIVE, PORT_CLOSING, PORT_FREE, PT_SIZE, P_BUSY, P_COUNTERS, P_FLAGS,
   P_GEN, P_IF_OFF, P_LAST_B, P_LEASE_OFF, P_NAME, P_OWNER, P_STATE, type PortCounters,
   BH_VLAN_PORTS, BH_MIRRORS, P_VLAN_MODE, P_PVID, P_VLAN_MAP, P_MIRROR_TX, P_MIRROR_RX, PF_MIRROR, VLAN_NONE, VLAN_ACCESS,
   VLAN_TRUNK,
-  LEASE_WORDS, L_START, L_END, L_DONE, L_OWNER,
 } from './layout.js';
 import { checkBridgeName } from './names.js';
 
@@ -122,7 +126,10 @@ export class Bridge {
   readonly macOff: number;
   readonly areaOff: number;
   readonly lookupName: string;
+  /** The MAC table (shared by every thread's forwarder). */
+  readonly mac: MacTable;
   private readonly ifs: (NetmapIf | undefined)[] = [];
+  private readonly rxl: (RxLeases | undefined)[] = [];
   /** Lease owners (thread id + 1) of reclaimed threads whose leases some ring could not be checked for yet. */
   private readonly deadOwners = new Set<number>();
 
@@ -145,6 +152,7 @@ export class Bridge {
     this.areaOff = u32[h + (BH_AREA_OFF >>> 2)];
     this.name = this.readStr(hdr + BH_NAME, 16);
     this.lookupName = this.readStr(hdr + BH_LOOKUP, 32);
+    this.mac = new MacTable(region, hdr, this.portsOff, this.macOff, this.macSets, this.maxPorts);
   }
 
   /** Creates a bridge and its region. Sizes everything for `maxPorts` up front (pages are committed lazily). */
@@ -288,12 +296,10 @@ export class Bridge {
     const e = this.portEntry(slot);
     const ifOff = this.areaOff + slot * this.portBytes;
     const nif = NetmapIf.init(r, ifOff, { name, txSlots: this.txSlots, rxSlots: this.rxSlots, bufSize: this.bufSize });
-    const leaseOff = ifOff + netmapIfBytes({ txSlots: this.txSlots, rxSlots: this.rxSlots, bufSize: this.bufSize });
+    const leaseOff = this.#leaseOff(slot);
     r.u8.fill(0, leaseOff, leaseOff + leaseBytes(this.rxSlots));
-    const rx = nif.rxRings[0];
-    r.i32[rx.privW + K_HWCUR] = 0;
-    r.i32[rx.privW + K_LEASE_HEAD] = 0;
-    r.i32[rx.privW + K_LEASE_NEXT] = 0;
+    // The whole entry is zeroed below: its private words (RX lock, hwcur/hwtail copies, lease
+    // numbers, TX hwcur) start at 0, which matches the fresh rings (RX tail 0, TX tail n − 1).
     const gen = r.u32[(e + P_GEN) >>> 2] + 1;
     r.u8.fill(0, e, e + PT_SIZE);
     r.u32[(e + P_GEN) >>> 2] = gen;
@@ -304,10 +310,16 @@ export class Bridge {
     r.u32[(e + P_LAST_B) >>> 2] = 0;
     for (let i = 0; i < name.length; i++) r.u8[e + P_NAME + i] = name.charCodeAt(i);
     this.ifs[slot] = nif;
+    this.rxl[slot] = undefined;
     if (slot >= this.portHigh) Atomics.store(r.i32, this.hw(BH_PORT_HIGH), slot + 1);
     Atomics.add(r.i32, this.hw(BH_NPORTS), 1);
     Atomics.store(r.i32, this.portWord(slot, P_STATE), PORT_ACTIVE);
     return slot;
+  }
+
+  /** Byte offset of slot i's RX lease table: right after its netmap_if, rings and buffers. */
+  #leaseOff(i: number): number {
+    return this.areaOff + i * this.portBytes + netmapIfBytes({ txSlots: this.txSlots, rxSlots: this.rxSlots, bufSize: this.bufSize });
   }
 
   /** The netmap_if of port slot i (its rings and buffers). */
@@ -508,22 +520,39 @@ export class Bridge {
     if (this.portState(i) !== PORT_CLOSING) return this.portState(i) === PORT_FREE;
     const r = this.region;
     if (Atomics.load(r.i32, this.portWord(i, P_BUSY)) !== 0) return false;
-    const rx = this.netmapIf(i).rxRings[0];
-    if (rx.lockOwner() >= 0) return false;
-    if (Atomics.load(r.i32, rx.privW + K_LEASE_HEAD) !== Atomics.load(r.i32, rx.privW + K_LEASE_NEXT)) return false;
+    if (!this.rxLeasesAt(i).idle()) return false;
     this.forgetPort(i);
     Atomics.store(r.i32, this.portWord(i, P_STATE), PORT_FREE);
     return true;
   }
 
+  /**
+   * Frees a closing port's slot even though something stays held: its txsync mark, its RX lock,
+   * or a lease no thread finishes (a holder that is stuck, or dead without anyone knowing). The
+   * unfinished leases become empty frames, as reclaimThread makes them. Counted (`forced`).
+   * Switch calls it when tryFinishRemove has kept failing for REMOVE_FORCE_MS.
+   */
+  forceFinishRemove(i: number): void {
+    if (this.portState(i) !== PORT_CLOSING) return;
+    const r = this.region;
+    const lk = this.rxLeasesAt(i);
+    Atomics.store(r.i32, this.portWord(i, P_BUSY), 0);
+    Atomics.store(r.i32, lk.lockW, REGISTRY_HOLDER);
+    lk.reclaim(() => true);
+    lk.unlock();
+    Atomics.add(r.u32, this.hw(BH_FORCED), 1);
+    this.forgetPort(i);
+    Atomics.store(r.i32, this.portWord(i, P_STATE), PORT_FREE);
+  }
+
+  /** Port removals finished by force (forceFinishRemove). */
+  get forcedRemovals(): number {
+    return Atomics.load(this.region.u32, this.hw(BH_FORCED));
+  }
+
   /** Removes every MAC table entry that points at port slot i. */
   forgetPort(i: number): void {
-    const u32 = this.region.u32;
-    const n = this.macSets * MAC_WAYS;
-    for (let k = 0; k < n; k++) {
-      const w = (this.macOff + k * MAC_ENTRY) >>> 2;
-      if ((u32[w + 1] & MAC_VALID) !== 0 && u32[w + 2] === i) u32[w + 1] = 0;
-    }
+    this.mac.forget(i);
   }
 
   /**
@@ -541,39 +570,19 @@ export class Bridge {
     let released = 0;
     let blocked = false;
     const high = this.portHigh;
+    const dead = (holder: number) => holder === me || this.deadOwners.has(holder);
     for (let i = 0; i < high; i++) {
       if (this.portState(i) === PORT_FREE) continue;
       if (Atomics.compareExchange(r.i32, this.portWord(i, P_BUSY), me, 0) === me) released++;
-      const nif = this.netmapIf(i);
-      const tx = nif.txRings[0];
-      if (tx.breakLock(threadId)) released++;
-      const rx = nif.rxRings[0];
-      if (rx.breakLock(threadId)) released++;
-      // Take the ring lock as the registry (owner id -1 → word value 0x7fffffff is never a thread).
-      if (!registryLock(r.i32, rx.lockW)) {
+      const lk = this.rxLeasesAt(i);
+      if (lk.breakLock(me)) released++;
+      // Take the ring lock as the registry, to release leases and publish what is done.
+      if (!lk.lock(REGISTRY_HOLDER, REGISTRY_LOCK_MS)) {
         blocked = true;
         continue;
       }
-      const lw = r.u32[this.portWord(i, P_LEASE_OFF)] >>> 2;
-      const n = this.rxSlots;
-      const mask = n - 1;
-      // Masked: the port's user can write these words (see Forwarder.reserve).
-      let k = Atomics.load(r.i32, rx.privW + K_LEASE_HEAD) & mask;
-      const next = Atomics.load(r.i32, rx.privW + K_LEASE_NEXT) & mask;
-      for (; k !== next; k = (k + 1) & mask) {
-        const owner = r.u32[lw + LEASE_WORDS * k + L_OWNER];
-        if (r.u32[lw + LEASE_WORDS * k + L_DONE] === 0 && (owner === me || this.deadOwners.has(owner))) {
-          const end = r.u32[lw + LEASE_WORDS * k + L_END] & mask;
-          for (let j = r.u32[lw + LEASE_WORDS * k + L_START] & mask; j !== end; j = (j + 1) & mask) {
-            rx.setLen(j, 0);
-            rx.setFlags(j, 0);
-          }
-          Atomics.store(r.u32, lw + LEASE_WORDS * k + L_DONE, 1);
-          released++;
-        }
-      }
-      publishLeases(r, rx, lw, n);
-      Atomics.store(r.i32, rx.lockW, 0);
+      released += lk.reclaim(dead);
+      lk.unlock();
     }
     // Every ring was seen: no dead thread's lease is left anywhere. Otherwise remember this one.
     if (blocked) this.deadOwners.add(me);
@@ -611,28 +620,20 @@ export class Bridge {
 
   /** The learned MAC addresses, with their port and age in seconds (nowSec: bridge clock). */
   macTable(nowSec = Math.floor(Date.now() / 1000)): MacEntry[] {
-    const u32 = this.region.u32;
     const out: MacEntry[] = [];
-    const n = this.macSets * MAC_WAYS;
     const ageing = this.ageing;
     const now = nowSec - this.epoch;
-    for (let k = 0; k < n; k++) {
-      const w = (this.macOff + k * MAC_ENTRY) >>> 2;
-      if ((u32[w + 1] & MAC_VALID) === 0) continue;
-      const age = now - u32[w + 3];
-      if (ageing !== 0 && age > ageing) continue;
-      const port = u32[w + 2];
-      out.push({
-        mac: macString(u32[w], u32[w + 1] & 0xffff), vlan: (u32[w + 1] >>> 17) & 0xfff, port, portName: this.portName(port),
-        age: Math.max(0, age),
-      });
-    }
+    this.mac.forEach((a, b, vlan, port, seen) => {
+      const age = now - seen;
+      if (ageing !== 0 && age > ageing) return;
+      out.push({ mac: macString(a, b), vlan, port, portName: this.portName(port), age: Math.max(0, age) });
+    });
     return out.sort((a, b) => (a.mac < b.mac ? -1 : a.mac > b.mac ? 1 : a.vlan - b.vlan));
   }
 
   /** Forgets every learned address. */
   flushMacTable(): void {
-    this.region.u8.fill(0, this.macOff, this.macOff + this.macSets * MAC_WAYS * MAC_ENTRY);
+    this.mac.flush();
   }
 
   /**
@@ -647,6 +648,17 @@ export class Bridge {
     return nif.rxRings[0];
   }
 
+  /**
+   * The RX lease state of slot i (its ring, lock and leases), with no state check, as the
+   * forwarder uses it. One view per slot per thread, rebuilt when the slot's area is attached again.
+   */
+  rxLeasesAt(i: number): RxLeases {
+    const ring = this.rxRingAt(i);
+    let lk = this.rxl[i];
+    if (lk === undefined || lk.ring !== ring) this.rxl[i] = lk = new RxLeases(this.region, this.portEntry(i), ring, this.#leaseOff(i));
+    return lk;
+  }
+
   /** The RX ring of port i (helper for tests and tools). */
   rxRing(i: number): Ring {
     return this.netmapIf(i).rxRings[0];
@@ -659,43 +671,3 @@ export class Bridge {
 
 /** How long reclaimThread waits for a ring lock before taking its holder for dead too (a live one holds it for µs). */
 const REGISTRY_LOCK_MS = 500;
-
-/** Takes ring lock word `w` as the registry (0x7fffffff), polling and napping; false after REGISTRY_LOCK_MS. */
-function registryLock(i32: Int32Array, w: number): boolean {
-  if (Atomics.compareExchange(i32, w, 0, 0x7fffffff) === 0) return true;
-  const end = performance.now() + REGISTRY_LOCK_MS;
-  for (let k = 1; ; k++) {
-    const v = Atomics.load(i32, w);
-    if (v === 0) {
-      if (Atomics.compareExchange(i32, w, 0, 0x7fffffff) === 0) return true;
-    } else if ((k & 1023) === 0) {
-      if (performance.now() >= end) return false;
-      Atomics.wait(i32, w, v, 0.05);
-    }
-  }
-}
-
-/**
- * Publishes, in reservation order, every completed lease from the oldest on: tail moves to the
- * end of the last completed lease that has no unfinished lease before it. Idempotent (tail is
- * stored before the lease head moves), so a thread dying in here leaves nothing half-done.
- * Caller holds the ring lock.
- */
-export function publishLeases(r: Region, rx: Ring, lw: number, n: number): void {
-  const i32 = r.i32;
-  const u32 = r.u32;
-  const mask = n - 1;
-  // Masked: the port's user can write these words (see Forwarder.reserve); unmasked, a bad
-  // value would index outside the lease table or never meet `next`.
-  let k = i32[rx.privW + K_LEASE_HEAD] & mask;
-  const next = i32[rx.privW + K_LEASE_NEXT] & mask;
-  let t = -1;
-  while (k !== next && Atomics.load(u32, lw + LEASE_WORDS * k + L_DONE) !== 0) {
-    t = u32[lw + LEASE_WORDS * k + L_END];
-    k = (k + 1) & mask;
-  }
-  if (t >= 0) {
-    rx.publishTail(t);
-    Atomics.store(i32, rx.privW + K_LEASE_HEAD, k);
-  }
-}

@@ -7,114 +7,51 @@
  * (nm_vale_preflush / nm_vale_flush) and Snabb's bridge push() do:
  *
  *  1. validate each TX slot (buffer index inside this port's own pool, 14 ≤ len ≤ buffer size),
- *     learn the source MAC, look up the destination, and append the frame to that destination's
- *     list (or to the flood list);
- *  2. for each destination: take its RX ring lock, validate the receiver's head, reserve slots
- *     (a lease), drop the lock; copy the frames without the lock; take the lock again, mark the
- *     lease done and publish every completed lease in reservation order, so concurrent senders
- *     copy in parallel but never publish out of order or over each other.
+ *     classify its VLAN (vlan.ts), learn the source MAC and look up the destination
+ *     (lookups.ts, mac-table.ts), and append the frame to that destination's list (or to the
+ *     flood list);
+ *  2. for each destination: select its frames in batch order, lease slots on its RX ring
+ *     (rx-lease.ts), copy the frames without the lock, and publish.
  *
  * A full destination ring drops the frames that do not fit (tail drop, counted); the sender never
- * waits for a receiver. Nothing here allocates, uses bigint, or creates closures: MACs are read as
- * a u32 and a u16 from the (64-aligned) buffer, table entries are four u32 words, per-frame state
- * lives in Int32Arrays sized once per thread.
+ * waits for a receiver. A destination whose ring lock cannot be had within lockWaitMs is skipped
+ * for the rest of the txsync (dropBusy). Nothing here allocates, uses bigint, or creates
+ * closures: MACs are read as a u32 and a u16 from the (64-aligned) buffer, per-frame state lives
+ * in Int32Arrays sized once per thread.
+ *
+ * A frame's path: forward.ts → rx-lease.ts → the ring (#rings); it never comes back here.
  */
-import { copyFrame, type Ring } from '#rings';
+import { NS_BUF_IDX, NS_FLAGS, NS_LEN, SLOT_SIZE, copyFrame, type Ring } from '#rings';
 import type { Bridge } from './bridge.js';
-import { publishLeases } from './bridge.js';
 import {
-  BH_MAC_FULL, C_DROP_BAD_BUF, C_DROP_BAD_LEN, C_DROP_BUSY, C_DROP_NO_DEST, C_DROP_RING_FULL, C_RX_BAD_HEAD,
-  C_RX_BYTES, C_RX_DROP_RING_FULL, C_RX_FRAMES, C_TX_BAD_HEAD, C_TX_BATCHES, C_TX_BYTES, C_TX_COPIES,
-  C_TX_DELIVERED, C_TX_FLOODED, C_TX_FRAMES, K_HWCUR, K_LEASE_HEAD, K_LEASE_NEXT, LOOKUP_BAD, LOOKUP_DROP, LOOKUP_FLOOD, C_DROP_LOOKUP,
-  MAC_ENTRY, MAC_VALID, MAC_WAYS, PORT_ACTIVE, PORT_FREE, P_GEN, PT_SIZE, P_BUSY, P_COUNTERS, P_LAST_A, P_LAST_B, P_LAST_ENT, P_STATE,
-  BH_AGEING, BH_PORT_HIGH, BH_VLAN_PORTS, BH_MIRRORS, C_DROP_VLAN, C_MIRROR_DROPS, C_MIRRORED, P_FLAGS, PF_MIRROR,
-  P_LEASE_OFF, P_MIRROR_RX, P_MIRROR_TX, P_PVID, P_VLAN_MAP, P_VLAN_MODE, VLAN_ACCESS, VLAN_NONE, VLAN_TRUNK,
-  LEASE_WORDS, L_START, L_END, L_DONE, L_OWNER,
+  BH_MIRRORS, BH_PORT_HIGH, BH_VLAN_PORTS, C_DROP_BAD_BUF, C_DROP_BAD_LEN, C_DROP_BUSY, C_DROP_LOOKUP, C_DROP_NO_DEST,
+  C_DROP_RING_FULL, C_DROP_VLAN, C_MIRROR_DROPS, C_MIRRORED, C_TX_REPAIRS, C_TX_BAD_HEAD, C_TX_BATCHES, C_TX_BYTES,
+  C_TX_COPIES, C_TX_DELIVERED, C_TX_FLOODED, C_TX_FRAMES, LOOKUP_BAD, LOOKUP_FLOOD, PF_MIRROR, PORT_ACTIVE, PORT_FREE,
+  PT_SIZE, P_BUSY, P_COUNTERS, P_FLAGS, P_GEN, P_MIRROR_RX, P_MIRROR_TX, P_PVID, P_STATE, P_TX_HWCUR, P_VLAN_MAP,
+  P_VLAN_MODE, VLAN_NONE,
 } from './layout.js';
+import { lookupNamed, type LookupContext, type LookupFn } from './lookups.js';
+import type { MacTable } from './mac-table.js';
+import type { RxLeases } from './rx-lease.js';
+import { VLAN_DROP, VLAN_TAGGED, vlanCopy, vlanIngress, vlanMember } from './vlan.js';
 
-/**
- * A lookup decides where a frame goes: a port slot, LOOKUP_FLOOD, or LOOKUP_DROP. It receives the
- * forwarder (for the region views and the MAC table helpers), the frame's byte offset and length,
- * and the source port slot. It must not allocate. Register it under a name in every thread that
- * forwards on the bridge (registerLookup), and create the bridge with `lookup: name`.
- */
 /** txsync's answer when another thread is in txsync on the same port. */
 export const TXSYNC_BUSY = -2;
 
-export type LookupFn = (fw: Forwarder, off: number, len: number, src: number) => number;
-
-const lookups = new Map<string, LookupFn>();
-
-/**
- * Registers a lookup function. A custom lookup is contained: if it throws, or answers anything
- * but a port slot (an integer below the bridge's maxPorts), LOOKUP_FLOOD or LOOKUP_DROP, the
- * frame is dropped and counted as `dropLookup`; the sender's txsync goes on.
- */
-export function registerLookup(name: string, fn: LookupFn): void {
-  if (typeof fn !== 'function') throw new TypeError(`registerLookup(${JSON.stringify(name)}): fn must be a function`);
-  lookups.set(name, fn === learningLookup ? fn : (fw, off, len, src) => {
-    let d: number;
-    try {
-      d = fn(fw, off, len, src);
-    } catch {
-      return LOOKUP_BAD;
-    }
-    // Integers only: -1, 1.5, NaN, strings… are not a destination.
-    if (d === LOOKUP_FLOOD || d === LOOKUP_DROP) return d;
-    return typeof d === 'number' && (d >>> 0) === d && d < fw.maxPorts ? d : LOOKUP_BAD;
-  });
-}
-
-/**
- * VALE's learning bridge: learn unicast sources, forward known unicast, flood the rest. Within a
- * batch the last source learned and the last destination found are remembered (fw.seen*, fw.dst*,
- * reset by every batch), so a burst from one host to another costs two compares per frame.
- */
-export function learningLookup(fw: Forwarder, off: number, _len: number, src: number): number {
-  const u16 = fw.u16;
-  const u32 = fw.u32;
-  // Source MAC bytes 6..11 → a (bytes 6-9) and b (bytes 10-11), the same form as a destination.
-  const s0 = u16[(off + 6) >>> 1];
-  const s1 = u32[(off + 8) >>> 2];
-  if ((s0 & 1) === 0) {
-    const a = (s0 | (s1 << 16)) >>> 0;
-    const b = s1 >>> 16;
-    if (a !== fw.seenA || b !== fw.seenB || fw.vlan !== fw.seenV) {
-      fw.learn(a, b, src);
-      fw.seenA = a;
-      fw.seenB = b;
-      fw.seenV = fw.vlan;
-    }
-  }
-  const d0 = u32[off >>> 2];
-  if ((d0 & 1) !== 0) return LOOKUP_FLOOD;
-  const d1 = u16[(off + 4) >>> 1];
-  if (d0 === fw.dstA && d1 === fw.dstB && fw.vlan === fw.dstV) return fw.dstP;
-  const p = fw.find(d0, d1);
-  fw.dstA = d0;
-  fw.dstB = d1;
-  fw.dstV = fw.vlan;
-  fw.dstP = p;
-  return p;
-}
-
-lookups.set('learning', learningLookup);
-registerLookup('hub', () => LOOKUP_FLOOD);
-
 const NIL = -1;
-const NORMAL_COPY = 0;
-const ACCESS_COPY = 1;
-const TRUNK_COPY = 2;
-const MIRROR_COPY = 3;
+/** How deliver() copies: as the frame is, through the port's VLAN egress rules, or into a mirror. */
+const COPY_AS_IS = 0;
+const COPY_VLAN = 1;
+const COPY_MIRROR = 2;
 
-export class Forwarder {
+export class Forwarder implements LookupContext {
   readonly bridge: Bridge;
   readonly u8: Uint8Array;
   readonly u16: Uint16Array;
   readonly u32: Uint32Array;
   readonly i32: Int32Array;
   readonly f64: Float64Array;
-  /** Owner value written into lock words and leases: thread id + 1. */
+  /** Holder value written into lock words and leases: thread id + 1. */
   readonly me: number;
   /** Seconds since the bridge epoch, refreshed once per txsync (or set by tests). */
   now = 0;
@@ -131,18 +68,18 @@ export class Forwarder {
   /** VLAN of the frame being looked up (0 when the bridge has no VLANs configured). */
   vlan = 0;
   /**
-   * Polls of a held ring lock before giving up on it (its holder is stuck or dead). After every
-   * 1024 polls the thread sleeps ~50 µs, so the default budget is ~0.1 s, not one time slice.
+   * How long a destination's RX ring lock may stay taken by another thread before this sender
+   * gives up on it for the rest of its txsync (its holder is stuck or dead; see acquireLock).
    */
-  lockSpins = 1 << 20;
-  private readonly lookup: LookupFn;
+  lockWaitMs = 500;
   /** Port slots of the bridge (lookups may answer 0 .. maxPorts-1). */
   readonly maxPorts: number;
+  private readonly lookup: LookupFn;
+  private readonly mac: MacTable;
   private readonly hdrW: number;
   private readonly portsOff: number;
-  private readonly macOff: number;
-  private readonly macMask: number;
   private readonly batch: number;
+  /** RX slot j always uses buffer rxFirstBuf + j: a receiver cannot redirect our writes. */
   private readonly rxFirstBuf: number;
   // per-frame arrays (one batch)
   private readonly ftOff: Int32Array;
@@ -151,17 +88,18 @@ export class Forwarder {
   private readonly ftVid: Int32Array;
   private readonly ftTag: Uint8Array;
   private readonly ftCopies: Int32Array;
+  /** The frames of one delivery, in batch order. */
   private readonly sel: Int32Array;
-  private rStart = 0;
-  private rLease = 0;
-  private rLw = 0;
   // per-destination lists
   private readonly qHead: Int32Array;
   private readonly qTail: Int32Array;
   private readonly qCnt: Int32Array;
   private readonly dsts: Int32Array;
-  private readonly rings: (Ring | undefined)[];
-  private readonly ringGen: Uint32Array;
+  /** skip[p] === syncSeq: p's lock could not be had in this txsync; nothing more goes there. */
+  private readonly skip: Int32Array;
+  private syncSeq = 1;
+  private readonly leases: (RxLeases | undefined)[];
+  private readonly leaseGen: Uint32Array;
   private readonly txRings: (Ring | undefined)[];
   private readonly txGen: Uint32Array;
   private readonly txPool: Uint32Array;
@@ -175,14 +113,13 @@ export class Forwarder {
     this.i32 = r.i32;
     this.f64 = r.f64;
     this.me = threadId + 1;
-    const fn = lookups.get(bridge.lookupName);
+    const fn = lookupNamed(bridge.lookupName);
     if (!fn) throw new Error(`lookup function "${bridge.lookupName}" is not registered in this thread: call registerLookup first`);
     this.lookup = fn;
+    this.mac = bridge.mac;
     this.maxPorts = bridge.maxPorts;
     this.hdrW = bridge.hdr >>> 2;
     this.portsOff = bridge.portsOff;
-    this.macOff = bridge.macOff;
-    this.macMask = bridge.macSets - 1;
     this.batch = bridge.batch;
     this.rxFirstBuf = 2 + bridge.txSlots;
     this.ftOff = new Int32Array(this.batch);
@@ -196,109 +133,49 @@ export class Forwarder {
     this.qTail = new Int32Array(this.maxPorts).fill(NIL);
     this.qCnt = new Int32Array(this.maxPorts);
     this.dsts = new Int32Array(this.maxPorts);
-    this.rings = new Array(this.maxPorts).fill(undefined);
-    this.ringGen = new Uint32Array(this.maxPorts);
+    this.skip = new Int32Array(this.maxPorts);
+    this.leases = new Array(this.maxPorts).fill(undefined);
+    this.leaseGen = new Uint32Array(this.maxPorts);
     this.txRings = new Array(this.maxPorts).fill(undefined);
     this.txGen = new Uint32Array(this.maxPorts);
     this.txPool = new Uint32Array(this.maxPorts);
   }
 
-  // ---- MAC table ----------------------------------------------------------------------------
-
-  private setOf(a: number, b: number): number {
-    let h = Math.imul(a ^ Math.imul(b, 0x9e3779b1), 0x85ebca6b);
-    h ^= h >>> 13;
-    h = Math.imul(h, 0xc2b2ae35);
-    h ^= h >>> 16;
-    return (h & this.macMask) >>> 0;
-  }
-
-  /** Learns that MAC (a, b) lives on port `port`. */
+  /** Learns that MAC (a, b) of the current frame's VLAN lives on port `port` (for lookups). */
   learn(a: number, b: number, port: number): void {
-    const u32 = this.u32;
-    const pw = (this.portsOff + port * PT_SIZE) >>> 2;
-    const bv = b | MAC_VALID | (this.vlan << 17);
-    // Repeated sender: refresh the entry found last time (VALE's last_smac, plus ageing).
-    if (u32[pw + (P_LAST_A >>> 2)] === a && u32[pw + (P_LAST_B >>> 2)] === bv) {
-      const w = u32[pw + (P_LAST_ENT >>> 2)];
-      if (u32[w] === a && u32[w + 1] === bv && u32[w + 2] === port) {
-        u32[w + 3] = this.now;
-        return;
-      }
-    }
-    const base = (this.macOff + this.setOf(a, bv) * MAC_WAYS * MAC_ENTRY) >>> 2;
-    const ageing = u32[this.hdrW + (BH_AGEING >>> 2)];
-    let free = -1;
-    for (let k = 0; k < MAC_WAYS; k++) {
-      const w = base + k * 4;
-      const v = u32[w + 1];
-      if (v === bv && u32[w] === a) {
-        u32[w + 2] = port; // a moved MAC follows its new port
-        u32[w + 3] = this.now;
-        u32[pw + (P_LAST_A >>> 2)] = a;
-        u32[pw + (P_LAST_B >>> 2)] = bv;
-        u32[pw + (P_LAST_ENT >>> 2)] = w;
-        return;
-      }
-      if (free < 0 && ((v & MAC_VALID) === 0 || (ageing !== 0 && this.now - u32[w + 3] > ageing))) free = w;
-    }
-    if (free < 0) {
-      Atomics.add(u32, this.hdrW + (BH_MAC_FULL >>> 2), 1);
-      return;
-    }
-    u32[free + 1] = 0; // invalidate while rewriting, so no reader pairs the new MAC with an old port
-    u32[free] = a;
-    u32[free + 2] = port;
-    u32[free + 3] = this.now;
-    u32[free + 1] = bv;
-    u32[pw + (P_LAST_A >>> 2)] = a;
-    u32[pw + (P_LAST_B >>> 2)] = bv;
-    u32[pw + (P_LAST_ENT >>> 2)] = free;
+    this.mac.learn(a, b, this.vlan, port, this.now);
   }
 
-  /** The port slot where MAC (a, b) was learned, or LOOKUP_FLOOD. */
+  /** The port slot where MAC (a, b) of the current frame's VLAN was learned, or LOOKUP_FLOOD (for lookups). */
   find(a: number, b: number): number {
-    const u32 = this.u32;
-    const bv = b | MAC_VALID | (this.vlan << 17);
-    const base = (this.macOff + this.setOf(a, bv) * MAC_WAYS * MAC_ENTRY) >>> 2;
-    for (let k = 0; k < MAC_WAYS; k++) {
-      const w = base + k * 4;
-      if (u32[w] === a && u32[w + 1] === bv) {
-        const ageing = u32[this.hdrW + (BH_AGEING >>> 2)];
-        if (ageing !== 0 && this.now - u32[w + 3] > ageing) return LOOKUP_FLOOD;
-        const p = u32[w + 2];
-        return p < this.maxPorts ? p : LOOKUP_FLOOD;
-      }
-    }
-    return LOOKUP_FLOOD;
+    return this.mac.find(a, b, this.vlan, this.now);
   }
-
-  // ---- txsync -------------------------------------------------------------------------------
 
   /**
-   * The RX ring of port p, or undefined if the slot was freed since the lookup chose it (the
-   * caller counts the frames as having no destination).
+   * The RX lease state of port p, or undefined if the slot was freed since the lookup chose it
+   * (the caller counts the frames as having no destination).
    */
-  private rxRing(p: number): Ring | undefined {
-    if (Atomics.load(this.i32, (this.portsOff + p * PT_SIZE) >>> 2) === PORT_FREE) return undefined;
-    const gen = this.u32[(this.portsOff + p * PT_SIZE + P_GEN) >>> 2];
-    let ring = this.rings[p];
-    if (ring === undefined || this.ringGen[p] !== gen) {
+  private leasesOf(p: number): RxLeases | undefined {
+    const e = (this.portsOff + p * PT_SIZE) >>> 2;
+    if (Atomics.load(this.i32, e + (P_STATE >>> 2)) === PORT_FREE) return undefined;
+    const gen = this.u32[e + (P_GEN >>> 2)];
+    let lk = this.leases[p];
+    if (lk === undefined || this.leaseGen[p] !== gen) {
       try {
-        ring = this.bridge.rxRingAt(p);
+        lk = this.bridge.rxLeasesAt(p);
       } catch {
         return undefined; // ERR_BAD_PORT: its user keeps corrupting its rings; nothing goes there
       }
-      this.rings[p] = ring;
-      this.ringGen[p] = gen;
+      this.leases[p] = lk;
+      this.leaseGen[p] = gen;
     }
-    return ring;
+    return lk;
   }
 
   /**
-   * Forwards every frame the user of port `src` has put in its TX ring ([next(tail), head)) and
-   * gives the slots back (tail = head − 1). Returns the number of frames consumed, or -1 if the
-   * port is not active.
+   * Forwards every frame the user of port `src` has put in its TX ring ([hwcur, head)) and gives
+   * the slots back (tail = head − 1). Returns the number of frames consumed, -1 if the port is
+   * not active, TXSYNC_BUSY if another thread is in txsync on it.
    */
   txsync(src: number): number {
     const i32 = this.i32;
@@ -317,25 +194,32 @@ export class Forwarder {
       this.txGen[src] = gen;
     }
     const tx = this.txRings[src]!;
+    const mask = tx.mask;
     const head = Atomics.load(i32, tx.headW);
-    const cw = (this.portsOff + src * PT_SIZE + P_COUNTERS) >>> 3;
-    const f64 = this.f64;
-    if (head >>> 0 > tx.mask) {
-      f64[cw + C_TX_BAD_HEAD]++;
-      return 0;
-    }
-    let cur = (Atomics.load(i32, tx.tailW) + 1) & tx.mask;
-    let pending = (head - cur) & tx.mask;
-    if (pending === 0) return 0;
+    // hwcur is switch-private (the port table): the user's tail is only checked against it.
+    const hwcur = i32[pw + (P_TX_HWCUR >>> 2)] & mask;
+    if (head === hwcur && i32[tx.tailW] === ((hwcur - 1) & mask)) return 0;
     // One txsync per port at a time: a second thread sending on the same port gets "busy"
     // (TXSYNC_BUSY) instead of racing the first over the same slots.
     if (Atomics.compareExchange(i32, pw + (P_BUSY >>> 2), 0, this.me) !== 0) return TXSYNC_BUSY;
-    if (Atomics.load(i32, pw + (P_STATE >>> 2)) !== PORT_ACTIVE) {
-      Atomics.store(i32, pw + (P_BUSY >>> 2), 0);
-      return -1;
-    }
     try {
-      return this.#txsync(src, pw, tx, head, cur, pending);
+      if (Atomics.load(i32, pw + (P_STATE >>> 2)) !== PORT_ACTIVE) return -1;
+      if (head >>> 0 > mask || i32[tx.tailW] !== ((hwcur - 1) & mask)) {
+        // netmap_ring_reinit: head back to hwcur unless the user moved it again meanwhile, the
+        // whole ring free again. A bad head sends nothing; a scribbled tail only is repaired.
+        const cw = (pw << 2) + P_COUNTERS >>> 3;
+        if (head >>> 0 > mask) {
+          this.f64[cw + C_TX_BAD_HEAD]++;
+          Atomics.compareExchange(i32, tx.headW, head, hwcur);
+          i32[tx.curW] = hwcur;
+        }
+        this.f64[cw + C_TX_REPAIRS]++;
+        tx.publishTail((hwcur - 1) & mask);
+        if (head >>> 0 > mask) return 0;
+      }
+      const pending = (head - hwcur) & mask;
+      if (pending === 0) return 0;
+      return this.#txsync(src, pw, tx, head, hwcur, pending);
     } finally {
       Atomics.store(i32, pw + (P_BUSY >>> 2), 0);
     }
@@ -346,6 +230,7 @@ export class Forwarder {
     const f64 = this.f64;
     const cw = (this.portsOff + src * PT_SIZE + P_COUNTERS) >>> 3;
     if (!this.manualClock) this.now = Math.floor(Date.now() / 1000) - this.bridge.epoch;
+    this.syncSeq = ((this.syncSeq + 1) | 0) || 1;
     const total = pending;
     const u32 = this.u32;
     const u16 = this.u16;
@@ -364,6 +249,7 @@ export class Forwarder {
     const qHead = this.qHead;
     const qTail = this.qTail;
     const qCnt = this.qCnt;
+    const dsts = this.dsts;
     const maxPorts = this.maxPorts;
     // The general path (VLANs, mirrors) is taken only when the bridge has any configured.
     const vlanOn = Atomics.load(u32, this.hdrW + (BH_VLAN_PORTS >>> 2)) !== 0;
@@ -386,36 +272,21 @@ export class Forwarder {
       let bHead = NIL;
       let bTail = NIL;
       let bCnt = 0;
-      const dsts = this.dsts;
-      // Pass 1: validate, learn, look up, group by destination.
+      // Pass 1: validate, classify, learn, look up, group by destination.
       for (let i = 0; i < n; i++) {
-        const s = slotBase + ((cur + i) & mask) * 16;
-        const bi = u32[s >>> 2];
-        const len = u16[(s + 4) >>> 1];
+        const s = slotBase + ((cur + i) & mask) * SLOT_SIZE;
+        const bi = u32[(s + NS_BUF_IDX) >>> 2];
+        const len = u16[(s + NS_LEN) >>> 1];
         txBytes += len;
         if (bi < 2 || bi >= poolBufs) { badBuf++; continue; }
         if (len < 14 || len > bufSize) { badLen++; continue; }
         const off = bufBase + bi * bufSize;
         if (vlanOn) {
-          // Ingress: which VLAN the frame belongs to, and whether its buffer carries a tag.
-          const tagged = u16[(off + 12) >>> 1] === 0x0081 && len >= 18;
-          const tvid = tagged ? ((u8[off + 14] << 8) | u8[off + 15]) & 0xfff : 0;
-          let vid = 0;
-          if (smode === VLAN_ACCESS) {
-            if (tagged) { badVlan++; continue; }
-            vid = spvid;
-          } else if (smode === VLAN_TRUNK) {
-            if (tagged) {
-              if (tvid === 0 || (u32[smapW + (tvid >>> 5)] & (1 << (tvid & 31))) === 0) { badVlan++; continue; }
-              vid = tvid;
-            } else {
-              if (spvid === 0) { badVlan++; continue; }
-              vid = spvid;
-            }
-          }
-          ftVid[k] = vid;
-          ftTag[k] = tagged ? 1 : 0;
-          this.vlan = vid;
+          const v = vlanIngress(u8, u16, u32, off, len, smode, spvid, smapW);
+          if (v === VLAN_DROP) { badVlan++; continue; }
+          ftVid[k] = v & 0xfff;
+          ftTag[k] = (v & VLAN_TAGGED) !== 0 ? 1 : 0;
+          this.vlan = v & 0xfff;
         }
         const d = lookup(this, off, len, src);
         if (d === LOOKUP_BAD) { badLookup++; continue; }
@@ -441,8 +312,7 @@ export class Forwarder {
         }
         k++;
       }
-      // Pass 2: one reservation, copy and publication per destination ring.
-      let floodCopies = 0;
+      // Pass 2: one lease, copy and publication per destination ring.
       if (bCnt > 0) {
         const high = Atomics.load(i32, this.hdrW + (BH_PORT_HIGH >>> 2));
         for (let p = 0; p < high; p++) {
@@ -452,34 +322,36 @@ export class Forwarder {
           dsts[nDsts++] = p;
         }
       }
-      if (slow) {
-        this.ftCopies.fill(0, 0, k);
-        for (let x = 0; x < nDsts; x++) {
-          const p = dsts[x];
-          this.deliverGeneral(src, p, qHead[p], bHead, cw, vlanOn, false);
-          qHead[p] = NIL;
-          qTail[p] = NIL;
-          qCnt[p] = 0;
+      if (vlanOn) this.ftCopies.fill(0, 0, k);
+      let floodCopies = 0;
+      for (let x = 0; x < nDsts; x++) {
+        const p = dsts[x];
+        const cnt = this.select(p, qHead[p], bHead, vlanOn, cw);
+        qHead[p] = NIL;
+        qTail[p] = NIL;
+        qCnt[p] = 0;
+        if (cnt === 0) continue;
+        floodCopies += bCnt;
+        const got = this.deliver(p, cnt, cw, vlanOn ? COPY_VLAN : COPY_AS_IS);
+        if (slow) {
+          const m = u32[((this.portsOff + p * PT_SIZE) >>> 2) + (P_MIRROR_RX >>> 2)];
+          if (m !== 0 && got > 0) this.deliver(m - 1, got, cw, COPY_MIRROR);
         }
+      }
+      if (vlanOn) {
         // A flooded frame that no port of its VLAN took is a dropped copy with no destination.
         for (let f = bHead; f !== NIL; f = ftNext[f]) if (this.ftCopies[f] === 0) noDest++;
+      } else if (bCnt > 0 && floodCopies === 0) {
+        // A flooded frame that reached no port at all (nobody else on the bridge) is one dropped copy.
+        noDest += bCnt;
+      }
+      if (slow) {
         const m = u32[pw + (P_MIRROR_TX >>> 2)];
-        if (m !== 0) {
+        if (m !== 0 && k > 0) {
           const sel = this.sel;
           for (let f = 0; f < k; f++) sel[f] = f;
-          this.deliverSel(src, m - 1, k, cw, MIRROR_COPY);
+          this.deliver(m - 1, k, cw, COPY_MIRROR);
         }
-      } else {
-        for (let x = 0; x < nDsts; x++) {
-          const p = dsts[x];
-          floodCopies += bCnt;
-          this.deliver(p, qHead[p], qCnt[p], bHead, bCnt, cw);
-          qHead[p] = NIL;
-          qTail[p] = NIL;
-          qCnt[p] = 0;
-        }
-        // A flooded frame that reached no port at all (nobody else on the bridge) is one dropped copy.
-        if (bCnt > 0 && floodCopies === 0) noDest += bCnt;
       }
       if (bCnt > 0) f64[cw + C_TX_FLOODED] += bCnt;
       cur = (cur + n) & mask;
@@ -495,204 +367,49 @@ export class Forwarder {
     f64[cw + C_DROP_LOOKUP] += badLookup;
     f64[cw + C_TX_COPIES] += badBuf + badLen + badVlan + noDest + badLookup;
     // VALE txsync: everything up to head is consumed; the whole ring is free again.
+    i32[pw + (P_TX_HWCUR >>> 2)] = head;
     tx.publishTail((head - 1) & mask);
     return total;
   }
 
-  /** Takes ring lock word `w`, giving up after lockSpins tries. */
-  private tryLock(w: number): boolean {
-    const i32 = this.i32;
-    const me = this.me;
-    if (Atomics.compareExchange(i32, w, 0, me) === 0) return true;
-    for (let k = this.lockSpins; k > 0; k--) {
-      const v = Atomics.load(i32, w);
-      if (v === 0) {
-        if (Atomics.compareExchange(i32, w, 0, me) === 0) return true;
-      } else if ((k & 1023) === 0) {
-        // The holder may be a live thread that the OS descheduled (more busy threads than
-        // cores). Spinning would only burn the CPU it needs to finish; give it up for a moment
-        // (nobody notifies: this is a sleep that ends early only if the lock is already free).
-        Atomics.wait(i32, w, v, 0.05);
-      }
-    }
-    return false;
-  }
-
   /**
-   * Reserves up to `needed` slots on port p's RX ring (a lease), under its lock. Returns the
-   * number reserved; the lease is in rStart/rLease/rLw. Counts what does not fit or cannot go.
-   * `mode` says whose counters the failures go to (normal copies or mirror copies).
+   * Puts into sel[], in batch order, the frames of unicast list uh and flood list bh that port p
+   * gets: all of them, or with VLANs on, those of p's VLANs (a unicast frame learned on p but no
+   * longer allowed there is a dropped copy). Returns how many.
    */
-  private reserve(p: number, rx: Ring, needed: number, cw: number, mode: number): number {
-    const f64 = this.f64;
-    const i32 = this.i32;
-    const u32 = this.u32;
-    const pe = this.portsOff + p * PT_SIZE;
-    const dcw = (pe + P_COUNTERS) >>> 3;
-    const fail = mode === MIRROR_COPY ? C_MIRROR_DROPS : -1;
-    if (!this.tryLock(rx.lockW)) {
-      f64[cw + (fail < 0 ? C_DROP_BUSY : fail)] += needed;
-      return 0;
-    }
-    if (Atomics.load(i32, pe >>> 2) !== PORT_ACTIVE) {
-      Atomics.store(i32, rx.lockW, 0);
-      f64[cw + (fail < 0 ? C_DROP_NO_DEST : fail)] += needed;
-      return 0;
-    }
-    const n = rx.numSlots;
-    const mask = rx.mask;
-    const pv = rx.privW;
-    // Validate the receiver's head: it may only move forward within [hwcur, tail].
-    // tail, the private words and the lease table are in memory the port's user can write (its
-    // ring header, the area after its buffers): every index read from there is masked, so that
-    // scribbling on them confuses only that port's own ring, never makes us write outside it.
-    const tail = i32[rx.tailW] & mask;
-    let hwcur = i32[pv + K_HWCUR] & mask;
-    const h = Atomics.load(i32, rx.headW);
-    if (h >>> 0 <= mask && ((h - hwcur) & mask) <= ((tail - hwcur) & mask)) {
-      hwcur = h;
-      i32[pv + K_HWCUR] = h;
-    } else if (h !== hwcur) {
-      f64[dcw + C_RX_BAD_HEAD]++;
-    }
-    const lw = u32[(pe + P_LEASE_OFF) >>> 2] >>> 2;
-    const next = i32[pv + K_LEASE_NEXT] & mask;
-    const hwlease = (i32[pv + K_LEASE_HEAD] & mask) === next ? tail : u32[lw + LEASE_WORDS * ((next - 1) & mask) + L_END] & mask;
-    const space = mask - ((hwlease - hwcur) & mask);
-    const howmany = needed < space ? needed : space;
-    if (howmany < needed) {
-      f64[dcw + C_RX_DROP_RING_FULL] += needed - howmany;
-      f64[cw + (fail < 0 ? C_DROP_RING_FULL : fail)] += needed - howmany;
-    }
-    if (howmany === 0) {
-      Atomics.store(i32, rx.lockW, 0);
-      return 0;
-    }
-    u32[lw + LEASE_WORDS * next + L_START] = hwlease;
-    u32[lw + LEASE_WORDS * next + L_END] = (hwlease + howmany) & mask;
-    u32[lw + LEASE_WORDS * next + L_DONE] = 0;
-    u32[lw + LEASE_WORDS * next + L_OWNER] = this.me;
-    Atomics.store(i32, pv + K_LEASE_NEXT, (next + 1) & mask); // the reservation exists from here on
-    Atomics.store(i32, rx.lockW, 0);
-    this.rStart = hwlease;
-    this.rLease = next;
-    this.rLw = lw;
-    return howmany;
-  }
-
-  /** Marks the lease done, counts the frames received and publishes what is ready, in order. */
-  private complete(p: number, rx: Ring, howmany: number, bytes: number): void {
-    const lw = this.rLw;
-    const n = rx.numSlots;
-    const lease = this.rLease;
-    if (!this.tryLock(rx.lockW)) {
-      Atomics.store(this.u32, lw + LEASE_WORDS * lease + L_DONE, 1); // whoever takes the lock next publishes it
-      return;
-    }
-    Atomics.store(this.u32, lw + LEASE_WORDS * lease + L_DONE, 1);
-    const dcw = (this.portsOff + p * PT_SIZE + P_COUNTERS) >>> 3;
-    this.f64[dcw + C_RX_FRAMES] += howmany;
-    this.f64[dcw + C_RX_BYTES] += bytes;
-    publishLeases(this.bridge.region, rx, lw, n);
-    Atomics.store(this.i32, rx.lockW, 0);
-  }
-
-  /**
-   * Fast path (no VLANs, no mirrors): delivers to port p the unicast list (uh, uc) merged in batch
-   * order with the flood list (bh, bc): reserve, copy without the lock, complete.
-   */
-  private deliver(p: number, uh: number, uc: number, bh: number, bc: number, cw: number): void {
-    const needed = uc + bc;
-    const f64 = this.f64;
-    f64[cw + C_TX_COPIES] += needed;
-    const rx = this.rxRing(p);
-    if (rx === undefined) {
-      f64[cw + C_DROP_NO_DEST] += needed;
-      return;
-    }
-    const howmany = this.reserve(p, rx, needed, cw, NORMAL_COPY);
-    if (howmany === 0) return;
-    const u32 = this.u32;
-    const u16 = this.u16;
-    const u8 = this.u8;
-    const ftOff = this.ftOff;
-    const ftLen = this.ftLen;
+  private select(p: number, uh: number, bh: number, vlanOn: boolean, cw: number): number {
     const ftNext = this.ftNext;
-    const slotBase = rx.slotBase;
-    const bufBase = rx.bufBase;
-    const bufSize = rx.bufSize;
-    const mask = rx.mask;
-    const firstBuf = this.rxFirstBuf; // RX slot j always uses buffer firstBuf + j: a receiver cannot redirect our writes
-    let j = this.rStart;
-    let bytes = 0;
-    if (bc === 0 || uc === 0) {
-      // One list only (the common case): walk it.
-      let f = bc === 0 ? uh : bh;
-      for (let c = 0; c < howmany; c++) {
-        const len = ftLen[f];
-        const s = slotBase + j * 16;
-        const bi = firstBuf + j;
-        u32[s >>> 2] = bi;
-        u16[(s + 4) >>> 1] = len;
-        u16[(s + 6) >>> 1] = 0;
-        copyFrame(u8, f64, bufBase + bi * bufSize, ftOff[f], len);
-        bytes += len;
-        j = (j + 1) & mask;
-        f = ftNext[f];
-      }
-    } else {
-      let a = uh;
-      let b = bh;
-      for (let c = 0; c < howmany; c++) {
-        let f: number;
-        if (b === NIL || (a !== NIL && a < b)) { f = a; a = ftNext[a]; } else { f = b; b = ftNext[b]; }
-        const len = ftLen[f];
-        const s = slotBase + j * 16;
-        const bi = firstBuf + j;
-        u32[s >>> 2] = bi;
-        u16[(s + 4) >>> 1] = len;
-        u16[(s + 6) >>> 1] = 0;
-        copyFrame(u8, f64, bufBase + bi * bufSize, ftOff[f], len);
-        bytes += len;
-        j = (j + 1) & mask;
-      }
-    }
-    f64[cw + C_TX_DELIVERED] += howmany;
-    this.complete(p, rx, howmany, bytes);
-  }
-
-  /**
-   * General path: selects, in batch order, the frames of the unicast list uh and the flood list
-   * bh that port p may get (its VLAN membership), delivers them with their tags adjusted for p,
-   * then gives p's rx mirror a copy of what p got.
-   */
-  private deliverGeneral(src: number, p: number, uh: number, bh: number, cw: number, vlanOn: boolean, _mirror: boolean): void {
-    const u32 = this.u32;
-    const ftNext = this.ftNext;
-    const ftVid = this.ftVid;
     const sel = this.sel;
+    let cnt = 0;
+    let a = uh;
+    let b = bh;
+    if (!vlanOn) {
+      if (b === NIL) {
+        for (; a !== NIL; a = ftNext[a]) sel[cnt++] = a;
+      } else if (a === NIL) {
+        for (; b !== NIL; b = ftNext[b]) sel[cnt++] = b;
+      } else {
+        while (a !== NIL || b !== NIL) {
+          if (b === NIL || (a !== NIL && a < b)) { sel[cnt++] = a; a = ftNext[a]; } else { sel[cnt++] = b; b = ftNext[b]; }
+        }
+      }
+      return cnt;
+    }
+    const u32 = this.u32;
+    const ftVid = this.ftVid;
     const pw = (this.portsOff + p * PT_SIZE) >>> 2;
     const mode = u32[pw + (P_VLAN_MODE >>> 2)];
     const pvid = u32[pw + (P_PVID >>> 2)];
     const mapW = pw + (P_VLAN_MAP >>> 2);
-    let cnt = 0;
-    let a = uh;
-    let b = bh;
     let filtered = 0;
     while (a !== NIL || b !== NIL) {
       let f: number;
       let unicast: boolean;
       if (b === NIL || (a !== NIL && a < b)) { f = a; a = ftNext[a]; unicast = true; } else { f = b; b = ftNext[b]; unicast = false; }
-      if (vlanOn) {
-        const vid = ftVid[f];
-        const member = mode === VLAN_NONE ? vid === 0 : mode === VLAN_ACCESS ? vid === pvid
-          : vid !== 0 && (u32[mapW + (vid >>> 5)] & (1 << (vid & 31))) !== 0;
-        if (!member) {
-          // A flood simply skips ports outside the VLAN; a unicast frame learned here earlier
-          // but no longer allowed is a dropped copy.
-          if (unicast) filtered++;
-          continue;
-        }
+      if (!vlanMember(u32, mode, pvid, mapW, ftVid[f])) {
+        // A flood simply skips ports outside the VLAN; a unicast frame is a dropped copy.
+        if (unicast) filtered++;
+        continue;
       }
       this.ftCopies[f]++;
       sel[cnt++] = f;
@@ -701,30 +418,50 @@ export class Forwarder {
       this.f64[cw + C_TX_COPIES] += filtered;
       this.f64[cw + C_DROP_VLAN] += filtered;
     }
-    if (cnt === 0) return;
-    this.f64[cw + C_TX_COPIES] += cnt;
-    const got = this.deliverSel(src, p, cnt, cw, vlanOn ? (mode === VLAN_NONE ? NORMAL_COPY : mode === VLAN_ACCESS ? ACCESS_COPY : TRUNK_COPY) : NORMAL_COPY);
-    const m = u32[pw + (P_MIRROR_RX >>> 2)];
-    if (m !== 0 && got > 0) this.deliverSel(src, m - 1, got, cw, MIRROR_COPY);
+    return cnt;
   }
 
   /**
-   * Delivers frames sel[0..cnt) to port p. `mode`: NORMAL_COPY as they are, ACCESS_COPY without
-   * a tag, TRUNK_COPY tagged unless in p's native VLAN, MIRROR_COPY as they are into a mirror
-   * (counted apart from the sender's accounting). Returns frames delivered.
+   * Delivers frames sel[0..cnt) to port p: lease slots on its RX ring, copy them there (`how`:
+   * COPY_AS_IS, COPY_VLAN through p's egress rules, COPY_MIRROR as they are, counted apart from
+   * the sender's accounting), publish. Returns the frames delivered; counts every one that is not.
    */
-  private deliverSel(_src: number, p: number, cnt: number, cw: number, mode: number): number {
+  private deliver(p: number, cnt: number, cw: number, how: number): number {
     const f64 = this.f64;
-    const rx = this.rxRing(p);
-    if (rx === undefined) {
-      f64[cw + (mode === MIRROR_COPY ? C_MIRROR_DROPS : C_DROP_NO_DEST)] += cnt;
+    const mirror = how === COPY_MIRROR;
+    if (!mirror) f64[cw + C_TX_COPIES] += cnt;
+    if (this.skip[p] === this.syncSeq) {
+      f64[cw + (mirror ? C_MIRROR_DROPS : C_DROP_BUSY)] += cnt;
       return 0;
     }
-    const howmany = this.reserve(p, rx, cnt, cw, mode);
+    const lk = this.leasesOf(p);
+    if (lk === undefined) {
+      f64[cw + (mirror ? C_MIRROR_DROPS : C_DROP_NO_DEST)] += cnt;
+      return 0;
+    }
+    const me = this.me;
+    if (!lk.lock(me, this.lockWaitMs)) {
+      this.skip[p] = this.syncSeq;
+      f64[cw + (mirror ? C_MIRROR_DROPS : C_DROP_BUSY)] += cnt;
+      return 0;
+    }
+    const pw = (this.portsOff + p * PT_SIZE) >>> 2;
+    if (Atomics.load(this.i32, pw + (P_STATE >>> 2)) !== PORT_ACTIVE) {
+      lk.unlock();
+      f64[cw + (mirror ? C_MIRROR_DROPS : C_DROP_NO_DEST)] += cnt;
+      return 0;
+    }
+    lk.publish(); // done leases whose sender could not get the lock to publish them
+    const howmany = lk.reserve(cnt, me);
+    lk.unlock();
+    if (howmany < cnt) f64[cw + (mirror ? C_MIRROR_DROPS : C_DROP_RING_FULL)] += cnt - howmany;
     if (howmany === 0) return 0;
-    const u32 = this.u32;
-    const u16 = this.u16;
+    const lease = lk.lease;
+    // The one copy loop: lease slot j gets frame sel[c], in its own buffer rxFirstBuf + j.
+    const rx = lk.ring;
     const u8 = this.u8;
+    const u16 = this.u16;
+    const u32 = this.u32;
     const ftOff = this.ftOff;
     const ftLen = this.ftLen;
     const ftVid = this.ftVid;
@@ -735,46 +472,34 @@ export class Forwarder {
     const bufSize = rx.bufSize;
     const mask = rx.mask;
     const firstBuf = this.rxFirstBuf;
-    const pvid = u32[((this.portsOff + p * PT_SIZE) >>> 2) + (P_PVID >>> 2)];
-    let j = this.rStart;
+    const vmode = how === COPY_VLAN ? u32[pw + (P_VLAN_MODE >>> 2)] : VLAN_NONE;
+    const pvid = u32[pw + (P_PVID >>> 2)];
+    let j = lk.start;
     let bytes = 0;
     for (let c = 0; c < howmany; c++) {
       const f = sel[c];
-      const src = ftOff[f];
-      let len = ftLen[f];
-      const s = slotBase + j * 16;
       const bi = firstBuf + j;
       const dst = bufBase + bi * bufSize;
-      const tagged = ftTag[f] === 1;
-      const vid = ftVid[f];
-      if ((mode === ACCESS_COPY || (mode === TRUNK_COPY && vid === pvid)) && tagged) {
-        // strip the 802.1Q tag
-        u8.copyWithin(dst, src, src + 12);
-        u8.copyWithin(dst + 12, src + 16, src + len);
-        len -= 4;
-      } else if (mode === TRUNK_COPY && vid !== pvid && !tagged) {
-        if (len + 4 > bufSize) {
-          len = 0; // does not fit with its tag: an empty slot, counted below
-        } else {
-          u8.copyWithin(dst, src, src + 12);
-          u8[dst + 12] = 0x81;
-          u8[dst + 13] = 0x00;
-          u8[dst + 14] = vid >>> 8;
-          u8[dst + 15] = vid & 0xff;
-          u8.copyWithin(dst + 16, src + 12, src + len);
-          len += 4;
-        }
-      } else {
-        copyFrame(u8, f64, dst, src, len);
-      }
-      u32[s >>> 2] = bi;
-      u16[(s + 4) >>> 1] = len;
-      u16[(s + 6) >>> 1] = 0;
+      let len = ftLen[f];
+      if (vmode === VLAN_NONE) copyFrame(u8, f64, dst, ftOff[f], len);
+      else len = vlanCopy(u8, f64, dst, ftOff[f], len, vmode, pvid, ftVid[f], ftTag[f] === 1, bufSize);
+      const s = slotBase + j * SLOT_SIZE;
+      u32[(s + NS_BUF_IDX) >>> 2] = bi;
+      u16[(s + NS_LEN) >>> 1] = len;
+      u16[(s + NS_FLAGS) >>> 1] = 0;
       bytes += len;
       j = (j + 1) & mask;
     }
-    f64[cw + (mode === MIRROR_COPY ? C_MIRRORED : C_TX_DELIVERED)] += howmany;
-    this.complete(p, rx, howmany, bytes);
+    f64[cw + (mirror ? C_MIRRORED : C_TX_DELIVERED)] += howmany;
+    lk.finish(lease, bytes);
+    // Publish now if the lock can be had; if not, the lease is done and the next reserve or
+    // publish on this ring publishes it (and counts its frames on the receiver).
+    if (lk.lock(me, this.lockWaitMs)) {
+      lk.publish();
+      lk.unlock();
+    } else {
+      this.skip[p] = this.syncSeq;
+    }
     return howmany;
   }
 }

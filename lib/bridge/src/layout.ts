@@ -28,6 +28,7 @@
  * | 80  | nPorts      | active ports                                                   |
  * | 84  | vlanPorts   | ports in access or trunk mode (0: VLAN-unaware fast path)      |
  * | 88  | mirrors     | mirror links configured (0: no mirroring work at all)          |
+ * | 92  | forced      | port removals finished by force (something stayed held > 2 s)  |
  * | 96  | lookup[32]  | name of the lookup function (registerLookup)                   |
  *
  * Port table entry (P_*, 1024 bytes per port slot):
@@ -50,23 +51,36 @@
  * | 64  | counters  | Float64 × 48 (C_* below), exact integers up to 2^53             |
  * | 448 | mirrorTx  | slot + 1 of the mirror that gets a copy of what this port sends |
  * | 452 | mirrorRx  | slot + 1 of the mirror that gets a copy of what this port gets  |
+ * | 456 | rxLock    | RX ring lock: 0 free, else holder (thread id + 1; registry 0x7fffffff) |
+ * | 460 | rxHwcur   | RX: the receiver's head as last validated (netmap kring nr_hwcur) |
+ * | 464 | rxHwtail  | RX: tail as the switch last published it (nr_hwtail)            |
+ * | 468 | leaseHead | RX: oldest lease not yet published                              |
+ * | 472 | leaseNext | RX: next lease number                                          |
+ * | 476 | txHwcur   | TX: first slot the next txsync reads (the head it consumed last) |
  * | 512 | vlans     | trunk: bitmap of the 4096 VLAN ids it carries                   |
  *
  * MAC table entry (16 bytes, 4-way set associative): w0 = MAC bytes 0-3 (u32 LE),
  * w1 = bytes 4-5 | 0x10000 (valid) | VLAN id << 17, w2 = port slot, w3 = last-seen time
  * (seconds since epoch). Learning is per VLAN: the same MAC in two VLANs is two entries.
  *
- * RX ring private words (the ring's `sem` private area, shared-memory-ring NR_PRIVATE):
- * K_HWCUR (last validated user head), K_LEASE_HEAD (oldest lease not yet published),
- * K_LEASE_NEXT (next lease number). The lease table has rxSlots entries of 4 u32 words
- * (start, end, done, owner: L_*), one entry's words side by side so a lease touches one cache
- * line. hwlease is derived (end of the newest lease, else tail), so a
- * reservation becomes visible with one store (K_LEASE_NEXT): a thread that dies half-way
- * leaves either a whole lease or none.
+ * Who may write what (netmap's netmap_ring / netmap_kring split). A port's user is handed its
+ * netmap_if, its two rings and its buffers: it writes head, cur, slots and buffers, and may
+ * scribble on anything else in them. Everything the switch relies on for a port lives in the
+ * port table entry (words 456..479 above, the kring half) and in the RX lease table, an area
+ * after the port's buffers that no user API points at: ring locks, hwcur/hwtail copies, lease
+ * numbers. What a user writes into its own ring header can confuse only its own port, and the
+ * switch repairs it (rx-lease.ts, forward.ts: netmap_ring_reinit).
+ *
+ * The lease table has rxSlots entries of 4 u32 words (start, end, done, owner: L_*), one entry's
+ * words side by side so a lease touches one cache line. done is 0 while the lease's frames are
+ * being copied, then 1 + the bytes copied (| L_COUNTED once its frames are counted on the
+ * receiver), or L_RECLAIMED when the registry released the lease of a dead thread. hwlease is derived (end of the newest lease, else hwtail), so a reservation
+ * becomes visible with one store (leaseNext): a thread that dies half-way leaves either a whole
+ * lease or none.
  */
 
 export const BRIDGE_MAGIC = 0x56414c45;
-export const BRIDGE_VERSION = 1;
+export const BRIDGE_VERSION = 2;
 export const BH_SIZE = 4096;
 export const BH_MAGIC = 0;
 export const BH_VERSION = 4;
@@ -90,6 +104,8 @@ export const BH_NPORTS = 80;
 export const BH_VLAN_PORTS = 84;
 /** Mirror links (port → mirror) configured; 0 keeps the fast path. */
 export const BH_MIRRORS = 88;
+/** Port removals finished by force after REMOVE_FORCE_MS (a lock or lease stayed held). */
+export const BH_FORCED = 92;
 export const BH_LOOKUP = 96;
 
 export const PT_SIZE = 1024;
@@ -108,6 +124,13 @@ export const P_PVID = 44;
 export const P_MIRROR_TX = 448;
 export const P_MIRROR_RX = 452;
 export const P_VLAN_MAP = 512;
+/** Switch-private port state (the kring half): see the table above. */
+export const P_RX_LOCK = 456;
+export const P_RX_HWCUR = 460;
+export const P_RX_HWTAIL = 464;
+export const P_LEASE_HEAD = 468;
+export const P_LEASE_NEXT = 472;
+export const P_TX_HWCUR = 476;
 export const P_NAME = 48;
 export const P_COUNTERS = 64;
 export const N_COUNTERS = 48;
@@ -126,15 +149,18 @@ export const MAC_WAYS = 4;
 export const MAC_ENTRY = 16;
 export const MAC_VALID = 0x10000;
 
-export const K_HWCUR = 0;
-export const K_LEASE_HEAD = 1;
-export const K_LEASE_NEXT = 2;
 /** Lease entry k is at lease-table word 4·k; its words: */
 export const LEASE_WORDS = 4;
 export const L_START = 0;
 export const L_END = 1;
 export const L_DONE = 2;
 export const L_OWNER = 3;
+/** L_DONE of a lease the registry released for a dead thread (its slots hold empty frames). */
+export const L_RECLAIMED = 0xffffffff;
+/** Set in L_DONE (1 + bytes, below 2^31) once the lease's frames were counted on the receiver. */
+export const L_COUNTED = 0x80000000;
+/** Lock holder value of the registry (reclaimThread): never a thread id + 1. */
+export const REGISTRY_HOLDER = 0x7fffffff;
 
 /**
  * Per-port counters (Float64 indices from P_COUNTERS). Sender-side counters are written only by
@@ -167,11 +193,17 @@ export const C_MIRROR_DROPS = 17;
 export const C_MIRRORED = 18;
 /** Frames a custom lookup threw on, or answered with something that is no port slot. */
 export const C_DROP_LOOKUP = 19;
+/**
+ * Times the switch put this port's TX (RX) ring back into a consistent state after its user
+ * wrote a head or tail out of place (netmap_ring_reinit); a bad head is also in txBadHead (rxBadHead).
+ */
+export const C_TX_REPAIRS = 20;
+export const C_RX_REPAIRS = 21;
 
 export const COUNTER_NAMES = [
   'txFrames', 'txBytes', 'rxFrames', 'rxBytes', 'txCopies', 'txDelivered', 'dropRingFull', 'dropBadBuf',
   'dropBadLen', 'dropNoDest', 'dropBusy', 'rxDropRingFull', 'txFlooded', 'txBatches', 'txBadHead', 'rxBadHead',
-  'dropVlan', 'mirrorDrops', 'mirrored', 'dropLookup',
+  'dropVlan', 'mirrorDrops', 'mirrored', 'dropLookup', 'txRepairs', 'rxRepairs',
 ] as const;
 export type CounterName = typeof COUNTER_NAMES[number];
 export type PortCounters = Record<CounterName, number>;

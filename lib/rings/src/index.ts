@@ -4,6 +4,7 @@
  * - `Region`: one SharedArrayBuffer with typed views and a bump allocator.
  * - `NetmapIf`: a netmap_if with its TX/RX rings and buffer pool, netmap's layout.
  * - `Ring`: head/cur/tail semantics, one-slot-empty rule, Atomics publication, wake-ups.
+ * - `acquireLock` / `releaseLock` / `breakLock`: the spin lock over one word that records its holder.
  * - `copyFrame`: the fastest exact-length copy between two buffers of one region.
  * - `transferable` / `fromTransferable`: hand a region or ring to another thread without copying.
  */
@@ -13,4 +14,5 @@ export { Region, MAX_REGION_BYTES } from './region.js';
 export { Ring, type RingInit, type WaitOptions } from './ring.js';
 export { NetmapIf, netmapIfBytes, type NetmapIfOptions } from './netmap-if.js';
 export { copyFrame, COPY_LOOP_MAX } from './copy.js';
+export { acquireLock, releaseLock, breakLock } from './lock.js';
 export { transferable, fromTransferable, type RingHandle } from './transfer.js';

@@ -26,6 +26,7 @@
  * The num_slots of a ring must be a power of two (netmap allows any size; a mask is cheaper
  * than a branch in every index step and VALE's defaults are powers of two anyway).
  */
+import { acquireLock, breakLock, releaseLock } from './lock.js';
 import {
   FIRST_BUF, MAX_NUM_SLOTS, NR_BUF_ALIGN, NR_BUF_OFS, NR_BUF_SIZE, NR_CUR, NR_DIR, NR_ERRORS, NR_FLAGS, NR_HEAD,
   NR_KERN_WAITERS, NR_LOCK, NR_NUM_SLOTS, NR_PRIVATE, NR_RINGID, NR_TAIL, NR_USER_WAITERS, NS_BUF_IDX, NS_FLAGS,
@@ -298,15 +299,18 @@ export class Ring {
 
   // ---- locking (kernel side, several producers) ------------------------------------------------
 
-  /** Spins until the ring lock is taken by `owner` (a non-negative thread id). */
+  /** Takes the ring lock as `owner` (a non-negative thread id), waiting as long as it takes. */
   lock(owner: number): void {
-    const i32 = this.region.i32;
-    const me = owner + 1;
-    while (Atomics.compareExchange(i32, this.lockW, 0, me) !== 0) { /* spin: held for a few loads */ }
+    acquireLock(this.region.i32, this.lockW, owner + 1, Infinity);
+  }
+
+  /** Takes the ring lock as `owner` unless another holder keeps it for `waitMs`; false then. */
+  tryLock(owner: number, waitMs: number): boolean {
+    return acquireLock(this.region.i32, this.lockW, owner + 1, waitMs);
   }
 
   unlock(): void {
-    Atomics.store(this.region.i32, this.lockW, 0);
+    releaseLock(this.region.i32, this.lockW);
   }
 
   /** The thread id holding the lock, or -1. */
@@ -316,7 +320,7 @@ export class Ring {
 
   /** Releases the lock if `owner` holds it (used to clean up after a dead thread). */
   breakLock(owner: number): boolean {
-    return Atomics.compareExchange(this.region.i32, this.lockW, owner + 1, 0) === owner + 1;
+    return breakLock(this.region.i32, this.lockW, owner + 1);
   }
 
   // ---- waiting --------------------------------------------------------------------------------
