@@ -36,7 +36,7 @@ t.test('pkt-gen -n -l -s -d -S -D -b -N: a whole-bridge capture holds exactly th
   t.match(tx.stdout, /Speed: [\d.]+pps Bandwidth: [\d.]+bps/, '-N: plain numbers');
   t.notMatch(tx.stdout, /[\d.]+ ?[KMG](pps|bps)/, '-N: no K/M/G units');
   t.same(await cap.exited, { code: 0, signal: null }, 'capture -c 12 ends by itself');
-  t.match(cap.stderr, /12 frames \(1200 bytes\) captured, 0 dropped by a slow reader; ended: count/);
+  t.match(cap.stderr, /12 frames \(1200 bytes\) captured, 0 dropped by a slow reader, 0 by a full capture ring; ended: count/);
   const recs = (await PcapReader.fromFile(file)).readAll();
   t.equal(recs.length, 12);
   const f0 = recs[0].data;
