@@ -14,7 +14,7 @@ import { PcapReader, PcapWriter } from '../src/pcap.js';
 import { attachQemuStream, capture, connectStreamPeer, replayPcap } from '../src/adapters/index.js';
 import { execFileP, waitFor } from './vm/interop-util.js';
 import { needPackages, skipFor } from './helpers/interop.js';
-import { until } from './helpers/wait.js';
+import { onceWithin, until } from './helpers/wait.js';
 
 const PEER = '02:00:00:00:00:01';
 const GEN = '02:00:00:00:00:02';
@@ -207,7 +207,7 @@ t.test('capture streams to a pipe: tshark -r - reads it live', { skip: tsharkSki
   const ts = spawn('sh', ['-c', 'cat | tshark -r - -T fields -e udp.srcport'], { stdio: ['pipe', 'pipe', 'ignore'] });
   let out = '';
   ts.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  const exited = new Promise<number | null>((r) => ts.once('exit', (c) => r(c)));
+  const exited = onceWithin<[number | null]>(ts, 'exit', 60_000).then(([c]) => c);
   const cap = await capture(sw, 'vale0:vm', ts.stdin, { count: 50 });
   peer.sendBatch(frames(50, PEER, 'ff:ff:ff:ff:ff:ff'));
   const r = await cap.done;

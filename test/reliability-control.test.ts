@@ -236,7 +236,7 @@ t.test('the control socket under hostile clients: errors or hang-ups, bounded me
     const idle = await Promise.all(Array.from({ length: 200 }, () => raw(socket)));
     await ping('200 idle connections');
     const M = STRESS ? 400 : 150;
-    const partial = [];
+    const partial: Raw[] = [];
     const half = '{"id":1,"op":"ping","pad":"' + 'z'.repeat(MAX_LINE - 200);
     for (let i = 0; i < M; i++) {
       const c = await raw(socket);
