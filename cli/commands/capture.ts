@@ -55,10 +55,20 @@ export const captureCommand: CommandModule<object, Args> = {
       out = createWriteStream(a.w, { mode: 0o644 });
       out.on('error', (e) => die(`cannot write ${a.w}: ${e.message}`));
     }
+    let paused = false;
     const s = client.stream<{ frames: number; bytes: number; dropped: number; ringDropped: number; reason: string; mode: string }>('capture', {
       target, ...(a.c ? { count: a.c } : {}), ...(a.duration ? { durationMs: a.duration * 1000 } : {}), ...(a.s ? { snaplen: a.s } : {}),
     }, (ev: { event: string; data?: string; mode?: string }) => {
-      if (ev.event === 'pcap' && ev.data) out.write(Buffer.from(ev.data, 'base64'));
+      if (ev.event === 'pcap' && ev.data) {
+        // A reader that falls behind (a full pipe, a slow disk): stop taking frames from the
+        // daemon until it catches up, so that the daemon drops and counts them ("dropped by a
+        // slow reader") instead of this process holding them all in memory.
+        if (!out.write(Buffer.from(ev.data, 'base64')) && !paused) {
+          paused = true;
+          client.pause();
+          out.once('drain', () => { paused = false; client.resume(); });
+        }
+      }
       else if (ev.event === 'started') process.stderr.write(`capturing ${target} (${ev.mode}) to ${a.w === '-' ? 'stdout' : a.w}; Ctrl-C stops\n`);
     });
     const onSig = () => void s.cancel();
