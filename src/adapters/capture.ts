@@ -57,7 +57,10 @@ export interface CaptureResult {
   /**
    * Mirror and flood modes: frames the bridge could not copy into the capture port because its
    * ring was full (the capture port's rxDropRingFull; the traffic itself is not affected). 0 in
-   * adapter mode, which has no ring. Frames a capture ever lost = dropped + ringDropped.
+   * adapter mode, which has no ring. Frames a capture ever lost = dropped + ringDropped, but for
+   * one rare case: a sender in another thread that finds the capture ring's lock held past its
+   * spin budget (~0.1 s) drops the copy without touching the ring, and that is counted on the
+   * sending port (mirrorDrops in mirror mode, dropBusy in flood mode), not here.
    */
   ringDropped: number;
   /** Why it ended: count reached, duration elapsed, stop() called, the target went away, or a write error. */
