@@ -4,6 +4,7 @@
 // cannot install it.
 import t from 'tap';
 import { spawn } from 'node:child_process';
+import { Writable } from 'node:stream';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import { PcapReader, PcapWriter } from '../src/pcap.js';
 import { attachQemuStream, capture, connectStreamPeer, replayPcap } from '../src/adapters/index.js';
 import { execFileP, waitFor } from './vm/interop-util.js';
 import { needPackages, skipFor } from './helpers/interop.js';
+import { onceWithin, until } from './helpers/wait.js';
 
 const PEER = '02:00:00:00:00:01';
 const GEN = '02:00:00:00:00:02';
@@ -205,7 +207,7 @@ t.test('capture streams to a pipe: tshark -r - reads it live', { skip: tsharkSki
   const ts = spawn('sh', ['-c', 'cat | tshark -r - -T fields -e udp.srcport'], { stdio: ['pipe', 'pipe', 'ignore'] });
   let out = '';
   ts.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  const exited = new Promise<number | null>((r) => ts.once('exit', (c) => r(c)));
+  const exited = onceWithin<[number | null]>(ts, 'exit', 60_000).then(([c]) => c);
   const cap = await capture(sw, 'vale0:vm', ts.stdin, { count: 50 });
   peer.sendBatch(frames(50, PEER, 'ff:ff:ff:ff:ff:ff'));
   const r = await cap.done;
@@ -251,4 +253,102 @@ t.test('a pcap replayed as a traffic source arrives intact', async (t) => {
   t.equal(res2.sent, 1000);
   t.ok(ms >= 40, `rate limit respected (${ms.toFixed(0)} ms for 1000 frames at 20k/s)`);
   t.equal((await drain(dst, 1000)).length, 1000);
+});
+
+t.test('a sink that backs up: frames past maxBufferedBytes are dropped and counted, writing resumes once it drains', async (t) => {
+  const sw = new Switch({ name: `cap6-${process.pid}` });
+  const x = await sw.open('vale0:x');
+  const y = await sw.open('vale0:y');
+  t.teardown(async () => {
+    await x.close();
+    await y.close();
+    await sw.close();
+  });
+  // A reader that takes the first chunk and then stops reading until told to go on: everything
+  // written after it stays buffered in the Writable (its writableLength grows).
+  const chunks: Buffer[] = [];
+  let hold: (() => void) | null = null;
+  let flowing = false;
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(chunk);
+      if (flowing) cb();
+      else hold = cb;
+    },
+  });
+  const LEN = 100;
+  const REC = 16 + LEN; // pcap record header + frame
+  const HDR = 24; // pcap global header
+  const LIMIT = HDR + 10 * REC;
+  const cap = await capture(sw, 'vale0:x', sink, { mode: 'mirror', maxBufferedBytes: LIMIT });
+  t.equal(sink.writableLength, HDR, 'the global header is written (and held) first');
+  // A frame is written while the sink holds at most LIMIT bytes: 10 fit exactly, the 11th is
+  // written on top of them, every later one is dropped.
+  const fits = Math.floor((LIMIT - HDR) / REC) + 1;
+  const N = 300; // fewer than the capture port's ring holds: the only losses are the sink's
+  const first = frames(N, '02:00:00:00:00:0c', 'ff:ff:ff:ff:ff:ff', LEN);
+  t.equal(x.sendBatch(first), N, 'x sent them all');
+  await drain(y, N);
+  await until('the capture to see every mirrored frame', () => cap.stats().frames + cap.stats().dropped === N);
+  t.same(cap.stats(), { mode: 'mirror', target: 'vale0:x', frames: fits, bytes: fits * LEN, dropped: N - fits, ringDropped: 0 },
+    `${fits} written, ${N - fits} dropped while the sink was backed up`);
+  t.equal(sink.writableLength, HDR + fits * REC, 'nothing written past the limit');
+
+  // The reader catches up: the buffer drains and frames are written again.
+  flowing = true;
+  (hold as (() => void) | null)?.();
+  await until('the sink to drain', () => sink.writableLength === 0);
+  const M = 5;
+  const later = frames(M, '02:00:00:00:00:0d', 'ff:ff:ff:ff:ff:ff', LEN);
+  x.sendBatch(later);
+  await drain(y, M);
+  await until('the capture to write the later frames', () => cap.stats().frames === fits + M);
+  const r = await cap.stop();
+  t.same({ frames: r.frames, dropped: r.dropped, ringDropped: r.ringDropped, reason: r.reason },
+    { frames: fits + M, dropped: N - fits, ringDropped: 0, reason: 'stopped' }, 'the final counts');
+  const recs = PcapReader.fromBuffer(Buffer.concat(chunks)).readAll();
+  t.equal(recs.length, fits + M, 'the stream holds exactly the written frames, as whole records');
+  const want = [...first.slice(0, fits), ...later];
+  t.ok(recs.every((rec, i) => Buffer.compare(rec.data, want[i]) === 0), 'the first frames before the limit, then the later ones, byte for byte');
+  await t.rejects(capture(sw, 'vale0:y', sink, { maxBufferedBytes: -1 }), /maxBufferedBytes must be a number of bytes >= 0, got -1/, 'a negative limit is refused');
+});
+
+t.test('a capture port whose ring is full: the copies the bridge could not give it are counted as ringDropped', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vsw-cap-'));
+  const sw = new Switch({ name: `cap7-${process.pid}` });
+  const RX = 64;
+  sw.createBridge('vale0', { rxSlots: RX, txSlots: RX });
+  const a = await sw.open('vale0:a');
+  const b = await sw.open('vale0:b');
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
+    await sw.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const file = join(dir, 'ring.pcap');
+  const cap = await capture(sw, 'vale0', file, { mode: 'mirror' });
+  // Sent in one go, without yielding: the capture loop cannot read meanwhile, so the capture
+  // port's ring fills and the bridge drops the rest of the copies (never a's traffic to b,
+  // which is limited by b's own ring here).
+  const N = 10 * (RX / 2);
+  const all = frames(N, '02:00:00:00:00:0a', 'ff:ff:ff:ff:ff:ff', 80);
+  let accepted = 0;
+  for (let i = 0; i < N; i += RX / 2) accepted += a.sendBatch(all.slice(i, i + RX / 2));
+  const sent = a.stats().txFrames;
+  t.equal(sent, accepted, 'a sent what sendBatch accepted');
+  await until('every copy written or counted as dropped', () => cap.stats().frames + cap.stats().ringDropped === sent);
+  const s = cap.stats();
+  t.ok(s.ringDropped > 0, `the capture port's ring overflowed (${s.ringDropped} copies dropped, ${s.frames} written)`);
+  t.ok(s.frames < RX, `at most a ring's worth was captured (${s.frames} of ${RX} slots)`);
+  const ac = a.stats();
+  t.equal(s.frames, ac.mirrored, 'written = copies the bridge made of a\'s frames (a.mirrored)');
+  t.equal(s.ringDropped, ac.mirrorDrops, 'ringDropped = copies the bridge could not make (a.mirrorDrops)');
+  t.equal(s.dropped, 0, 'the file kept up: no sink drops');
+  const r = await cap.stop();
+  t.same({ frames: r.frames, ringDropped: r.ringDropped, dropped: r.dropped }, { frames: s.frames, ringDropped: s.ringDropped, dropped: 0 },
+    'the result keeps the counts after the capture port is gone');
+  const recs = (await PcapReader.fromFile(file)).readAll();
+  t.equal(recs.length, r.frames, 'the file holds the written frames');
+  t.ok(recs.every((rec, i) => Buffer.compare(rec.data, all[i]) === 0), 'the first frames a sent, in order: the ones that found room');
 });

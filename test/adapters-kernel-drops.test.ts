@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { Switch, type Port } from '../src/index.js';
 import { attachQemuDgram, attachVxlan, vxlanEncap, type Adapter } from '../src/adapters/index.js';
+import { onceWithin } from './helpers/wait.js';
 import { ethFrame, waitFor } from './vm/interop-util.js';
 
 const BURST = 3000;
@@ -31,7 +32,7 @@ async function burst(t: Test, makeAdapter: (sw: Switch, peerPort: number) => Pro
   const flagSab = new SharedArrayBuffer(4);
   const flag = new Int32Array(flagSab);
   const w = new Worker(PEER_SRC, { eval: true, workerData: flagSab });
-  const peerPort = await new Promise<number>((r) => w.once('message', r));
+  const [peerPort] = await onceWithin<[number]>(w, 'message', 30_000);
   const a = await makeAdapter(sw, peerPort);
   const b: Port = await sw.open('vale0:b');
   t.teardown(async () => {

@@ -37,7 +37,7 @@ async function expectAt(b: Port, tag: number, timeoutMs = 3000): Promise<Uint8Ar
 async function udp(host = '127.0.0.1'): Promise<UdpSocket> {
   const s = createSocket('udp4');
   s.bind(0, host);
-  await once(s, 'listening');
+  await onceWithin(s, 'listening', 30_000);
   return s;
 }
 
@@ -47,7 +47,7 @@ function send(s: UdpSocket, data: Uint8Array, port: number, host = '127.0.0.1'):
 
 async function connect(path: string): Promise<Socket> {
   const c = createConnection({ path });
-  await once(c, 'connect');
+  await onceWithin(c, 'connect', 30_000);
   return c;
 }
 
@@ -140,7 +140,7 @@ t.test('QEMU stream: truncated prefix, oversize, zero-length, desync — counted
 
   // Truncated length prefix: two bytes, then the peer goes away.
   c.end(Buffer.from([0, 0]));
-  await once(c, 'close');
+  await onceWithin(c, 'close', 30_000);
   t.ok(await waitFor(() => a.stats().disconnects === 1), 'disconnect seen');
   t.equal(drops().truncated, 1, 'truncated prefix counted');
   b.send(ethFrame(BCAST, B, 7));
@@ -160,7 +160,7 @@ t.test('QEMU stream: truncated prefix, oversize, zero-length, desync — counted
   await waitFor(() => a.stats().connected === true);
   c.on('error', () => {});
   c.write(Buffer.from([0x7f, 0xff, 0xff, 0xff, 1, 2, 3]));
-  await once(c, 'close');
+  await onceWithin(c, 'close', 30_000);
   t.equal(drops().desync, 1, 'desync counted');
   t.equal(a.stats().disconnects, 3, 'the connection was dropped');
   c = await connect(path);

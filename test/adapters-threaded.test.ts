@@ -4,7 +4,6 @@
 // (delivered + dropped by reason, the kernel's queue drops included).
 import t from 'tap';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { Switch, type Port } from '../src/index.js';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,6 +14,7 @@ import {
 } from '../src/adapters/index.js';
 import { ethFrame, waitFor } from './vm/interop-util.js';
 import { attachFromSpec } from '../src/apps/daemon/attach.js';
+import { onceWithin } from './helpers/wait.js';
 
 const BCAST = 'ff:ff:ff:ff:ff:ff';
 const PEER = '02:00:00:00:00:01';
@@ -24,7 +24,7 @@ async function udp(host = '127.0.0.1'): Promise<UdpSocket & { got: Buffer[] }> {
   s.got = [];
   s.on('message', (m) => s.got.push(m));
   s.bind(0, host);
-  await once(s, 'listening');
+  await onceWithin(s, 'listening', 30_000);
   return s;
 }
 
@@ -119,7 +119,7 @@ t.test('an adapter Worker that dies releases its port and closes its handle', as
   t.teardown(() => peer.close());
   const a = await attachInWorker(sw, { kind: 'qemu-dgram', port: 'vale0:vm', options: { local: '127.0.0.1:0', remote: `127.0.0.1:${peer.address().port}` } });
   t.teardown(() => a.close());
-  const closed = once(a, 'close');
+  const closed = onceWithin(a, 'close', 30_000);
   await a.worker.terminate();
   await closed;
   t.ok(a.closed, 'the handle closed when its Worker ended');
@@ -145,7 +145,7 @@ parentPort.on('message', ({ port, frame, count }) => {
 t.test('flood into a Worker adapter: delivered + dropped by reason = sent', async (t) => {
   const sw = new Switch({ name: `thr-fl-${process.pid}` });
   const w = new Worker(FLOOD_SRC, { eval: true });
-  const peerPort = await new Promise<number>((r) => w.once('message', r));
+  const [peerPort] = await onceWithin<[number]>(w, 'message', 30_000);
   const a = await attachInWorker(sw, { kind: 'qemu-dgram', port: 'vale0:vm', options: { local: '127.0.0.1:0', remote: `127.0.0.1:${peerPort}`, recvBufferSize: 16384 } });
   const b = await sw.open('vale0:b');
   t.teardown(async () => {
@@ -158,7 +158,7 @@ t.test('flood into a Worker adapter: delivered + dropped by reason = sent', asyn
   let atB = 0;
   const timer = setInterval(() => { atB += drain(b).length; }, 1);
   w.postMessage({ port: portOf(a), frame: ethFrame(BCAST, PEER, 1), count: N });
-  await new Promise((r) => w.once('message', r));
+  await onceWithin(w, 'message', 30_000);
   const settled = await waitFor(() => { const s = a.stats(); return s.rxFrames + s.dropped >= N; }, 10_000);
   await new Promise((r) => setTimeout(r, 100));
   clearInterval(timer);

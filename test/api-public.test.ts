@@ -143,7 +143,7 @@ t.test('for await over a Port yields frames as copies and ends when the port clo
     return 'ended';
   })();
   a.sendBatch([1, 2, 3].map((i) => frame(BCAST, A, i)));
-  const end = await Promise.race([loop, new Promise((r) => setTimeout(r, 10_000, 'timeout'))]);
+  const end = await Promise.race([loop, new Promise((r) => setTimeout(r, 10_000, 'timeout').unref())]);
   t.equal(end, 'ended', 'the loop ended on close');
   t.same(got, [1, 2, 3], 'every frame once, in order');
   // A frame arriving later is not seen: the port is gone.

@@ -111,7 +111,7 @@ t.test('Workers open ports by name and exchange frames; bridges stay apart', asy
   t.same(seqs, [], 'nothing reached the other bridge');
   await main.close();
   for (const [name, w] of [['echo', echo.w], ['other', other.w], ['sender', sender.w]] as const) {
-    if (w.threadId !== -1) await once(w, 'exit').catch(() => {}); // the assertion below says if it did not
+    if (w.threadId !== -1) await onceWithin(w, 'exit', 30_000).catch(() => {}); // the assertion below says if it did not
     t.equal(w.threadId, -1, `${name} worker exited`);
   }
 });
@@ -146,5 +146,5 @@ t.test('a Worker with no switch to talk to gets a clear error', async (t) => {
   const w = startWorker({ role: 'open-fail', name: 'vale0:x', switch: 'nobody-here' });
   const m = await w.next();
   t.match(m.error, { code: 'ERR_NO_SWITCH', message: /new Switch\(\)/ });
-  await once(w.w, 'exit');
+  await onceWithin(w.w, 'exit', 30_000);
 });

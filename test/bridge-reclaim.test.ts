@@ -10,9 +10,9 @@
  *    P_BUSY); forwarding is driven through the rings as in bridge-learning.test.ts.
  * 2. Real Workers: a sender Worker sending flat out is terminated at a random (seeded) moment,
  *    50 times, each time a fresh Worker on a port re-added under the same name; the main thread
- *    reclaims what it held, removes its port (must succeed within 1 s), and checks that a live
+ *    reclaims what it held, removes its port (within BOUND_MS), and checks that a live
  *    sender → receiver pair on the same bridge, whose receiver ring the victims were sending to,
- *    keeps forwarding within 1 s, and that its accounting is exact at the end.
+ *    keeps forwarding within BOUND_MS, and that its accounting is exact at the end.
  */
 import t from 'tap';
 import { existsSync } from 'node:fs';
@@ -247,6 +247,14 @@ t.test('a port with a dead thread\'s lease on its RX ring is freed only after re
 
 const KILLS = 50;
 const SEED = 0x5eed2024;
+/**
+ * Per kill: the victim's port freed, then the live pair forwarding again, each within this. With
+ * the senders flat out on 2 busy cores the main thread gets the CPU late: measured at load 15 on
+ * 2 cores, freed after <= 0.3 ms and forwarding after <= 38 ms (the figures this test prints);
+ * 5 s (as in reliability-dead-threads.test.ts, which measured over 1 s under the same load)
+ * keeps a wide margin while still failing a bridge that stays wedged.
+ */
+const BOUND_MS = 5000;
 const RECEIVER_ID = 0;
 const LIVE_ID = 1;
 
@@ -321,17 +329,17 @@ t.test(`${KILLS} sender Workers terminated at random moments do not wedge the br
       b.beginRemove(v);
       const t0 = performance.now();
       let polls = 0;
-      const freed = await waitUntil(() => { polls++; return b.tryFinishRemove(v); }, 1000);
+      const freed = await waitUntil(() => { polls++; return b.tryFinishRemove(v); }, BOUND_MS);
       maxFreePolls = Math.max(maxFreePolls, polls);
       maxFreeMs = Math.max(maxFreeMs, performance.now() - t0);
-      if (!freed) { failures.push(`victim ${i}: its port was not freed within 1 s`); break; }
+      if (!freed) { failures.push(`victim ${i}: its port was not freed within ${BOUND_MS} ms`); break; }
 
       const d0 = b.counters(l).txDelivered;
       const r0 = liveCount();
       const t1 = performance.now();
-      const moving = await waitUntil(() => b.counters(l).txDelivered > d0 && liveCount() > r0, 1000);
+      const moving = await waitUntil(() => b.counters(l).txDelivered > d0 && liveCount() > r0, BOUND_MS);
       maxResumeMs = Math.max(maxResumeMs, performance.now() - t1);
-      if (!moving) { failures.push(`victim ${i}: the live pair did not forward within 1 s`); break; }
+      if (!moving) { failures.push(`victim ${i}: the live pair did not forward within ${BOUND_MS} ms`); break; }
     }
     Atomics.store(ctl, CTL_STOP_TX, 1);
     lrep = await live.done;
@@ -347,7 +355,7 @@ t.test(`${KILLS} sender Workers terminated at random moments do not wedge the br
   }
   const ms = performance.now() - started;
 
-  t.same(failures, [], 'every kill: reclaimed exactly what it held, port freed within 1 s, live pair forwarding within 1 s');
+  t.same(failures, [], `every kill: reclaimed exactly what it held, port freed within ${BOUND_MS} ms, live pair forwarding within ${BOUND_MS} ms`);
   t.same(victimErrors, [], 'no victim Worker failed on its own');
   t.ok(totals.busy > 0, `some victims died inside txsync (${totals.busy} of ${KILLS})`);
   t.ok(totals.locks + totals.leases > 0,

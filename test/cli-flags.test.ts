@@ -6,7 +6,7 @@ import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { PcapReader, PcapWriter } from '../src/pcap.js';
-import { CLI, cliEnv, runCli, spawnCli, startServe, tmpSocket } from './helpers/cli.js';
+import { CLI, cliEnv, pollUntil, runCli, spawnCli, startServe, tmpSocket } from './helpers/cli.js';
 
 const ip = (f: Uint8Array, off: number) => `${f[off]}.${f[off + 1]}.${f[off + 2]}.${f[off + 3]}`;
 const port = (f: Uint8Array, off: number) => (f[off] << 8) | f[off + 1];
@@ -36,7 +36,7 @@ t.test('pkt-gen -n -l -s -d -S -D -b -N: a whole-bridge capture holds exactly th
   t.match(tx.stdout, /Speed: [\d.]+pps Bandwidth: [\d.]+bps/, '-N: plain numbers');
   t.notMatch(tx.stdout, /[\d.]+ ?[KMG](pps|bps)/, '-N: no K/M/G units');
   t.same(await cap.exited, { code: 0, signal: null }, 'capture -c 12 ends by itself');
-  t.match(cap.stderr, /12 frames \(1200 bytes\) captured, 0 dropped by a slow reader; ended: count/);
+  t.match(cap.stderr, /12 frames \(1200 bytes\) captured, 0 dropped by a slow reader, 0 by a full capture ring; ended: count/);
   const recs = (await PcapReader.fromFile(file)).readAll();
   t.equal(recs.length, 12);
   const f0 = recs[0].data;
@@ -80,6 +80,46 @@ t.test('capture -w - -s 64 writes a pcap to stdout with frames cut to the snaple
   const bad = await runCli(['capture', '-i', 'vale9', '-w', '-', '-s', '10', '--socket', socket]);
   t.equal(bad.code, 1);
   t.match(bad.stderr, /snaplen" must be a number ≥ 64/);
+});
+
+t.test('capture -w - into a reader that stops reading: frames dropped and counted, the pcap on stdout whole', async (t) => {
+  const { socket } = await setup(t);
+  const p = spawn(process.execPath, [CLI, 'capture', '-i', 'vale9:tx', '-w', '-', '--socket', socket], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => { p.kill('SIGKILL'); });
+  // Nobody reads stdout until told: the pipe fills, then capture's output backs up.
+  const out: Buffer[] = [];
+  let err = '';
+  p.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  const exited = new Promise<number | null>((r) => p.on('close', (c) => r(c)));
+  await pollUntil('capture to start', async () => (/capturing vale9:tx/.test(err) ? true : undefined), 15_000);
+  // Far more than the daemon may buffer for a client (16 MiB of pcap): 30000 frames of 1514 bytes,
+  // at a rate the capture keeps up with (what it cannot take is counted too, as ring drops).
+  const N = 30_000;
+  const tx = await runCli(['pkt-gen', '--socket', socket, '-i', 'vale9:tx', '-f', 'tx', '-n', String(N), '-l', '1514', '-R', '5000'], { timeoutMs: 120_000 });
+  t.equal(tx.code, 0, tx.stderr);
+  t.match(tx.stdout, new RegExp(`Sent ${N} packets`), `pkt-gen sent ${N} frames`);
+  // The reader comes back; the capture drains, then Ctrl-C ends it.
+  p.stdout.on('data', (d: Buffer) => out.push(d));
+  const seen = () => out.reduce((n, b) => n + b.length, 0);
+  let last = -1;
+  await pollUntil('stdout to stop growing', async () => {
+    const n = seen();
+    if (n === last) return true;
+    last = n;
+    await new Promise((r) => setTimeout(r, 200));
+    return undefined;
+  }, 60_000);
+  p.kill('SIGINT');
+  t.equal(await exited, 0, err);
+  const m = /(\d+) frames \((\d+) bytes\) captured, (\d+) dropped by a slow reader, (\d+) by a full capture ring; ended: stopped/.exec(err);
+  t.ok(m, err);
+  const [frames, bytes, dropped, ring] = m!.slice(1).map(Number);
+  t.ok(dropped > 0, `the reader fell behind: ${dropped} frames dropped by a slow reader (${ring} by a full capture ring, ${frames} written)`);
+  t.equal(frames + dropped + ring, N, 'written + dropped + ring drops = frames sent: every one counted');
+  t.equal(bytes, frames * 1514, 'bytes are those of the written frames');
+  const recs = PcapReader.fromBuffer(Buffer.concat(out)).readAll();
+  t.equal(recs.length, frames, 'stdout holds exactly the written frames, as whole records');
+  t.ok(recs.every((r) => r.data.length === 1514), 'each whole');
 });
 
 t.test('capture --duration stops by itself', async (t) => {

@@ -20,7 +20,7 @@ const BCAST = [255, 255, 255, 255, 255, 255];
 const freePort = async () => {
   const s = createSocket('udp4');
   s.bind(0, '127.0.0.1');
-  await once(s, 'listening');
+  await onceWithin(s, 'listening', 30_000);
   const p = s.address().port;
   s.close();
   return p;
@@ -52,16 +52,16 @@ t.test('attach QEMU stream, dgram and VXLAN ports from the CLI; capture a port',
   const vx = createSocket('udp4');
   vx.bind(vxB, '127.0.0.1');
   t.teardown(() => { vm3.close(); vx.close(); });
-  await Promise.all([once(vm3, 'listening'), once(vx, 'listening')]);
+  await Promise.all([onceWithin(vm3, 'listening', 30_000), onceWithin(vx, 'listening', 30_000)]);
   // The stream adapters have accepted the two peers.
   await waitForAdapters(socket, 'both stream peers to be connected',
     (l) => ['vale0:vm1', 'vale0:vm2'].every((p) => l.find((a) => a.port === p)?.connected === true));
 
   const cap = spawnCli(t, ['capture', '-i', 'vale0:vm1', '-w', join(dir, 'vm1.pcap'), '-c', '2', '--socket', socket]);
   await cap.waitFor(/capturing vale0:vm1/);
-  const got2 = once(p2, 'frame');
-  const got3 = once(vm3, 'message');
-  const got4 = once(vx, 'message');
+  const got2 = onceWithin(p2, 'frame', 30_000);
+  const got3 = onceWithin(vm3, 'message', 30_000);
+  const got4 = onceWithin(vx, 'message', 30_000);
   p1.send(frame(BCAST, [2, 0, 0, 0, 0, 1], 7));
   const [f2] = (await got2) as [Uint8Array];
   t.equal(f2[14], 7, 'the TCP stream VM got the broadcast');
@@ -71,7 +71,7 @@ t.test('attach QEMU stream, dgram and VXLAN ports from the CLI; capture a port',
   t.equal(d4[0], 0x08, 'VXLAN flags: I');
   t.equal(d4.readUIntBE(4, 3), 42, 'VNI 42');
   t.equal(d4[8 + 14], 7, 'inner frame after the 8-byte header');
-  const back = once(p1, 'frame');
+  const back = onceWithin(p1, 'frame', 30_000);
   p2.send(frame([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], 8));
   t.equal(((await back) as [Uint8Array])[0][14], 8, 'unicast reply to the learned MAC');
   const end = await cap.exited;
@@ -120,7 +120,7 @@ t.test('attach QEMU stream, dgram and VXLAN ports from the CLI; capture a port',
   const again = createSocket('udp4');
   t.teardown(() => again.close());
   again.bind(vxA, '127.0.0.1');
-  await once(again, 'listening');
+  await onceWithin(again, 'listening', 30_000);
   t.pass(`127.0.0.1:${vxA} is free again`);
 });
 

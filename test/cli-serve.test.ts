@@ -174,11 +174,15 @@ t.test('control socket: bad JSON, bad shapes, unknown ops, over-long lines, clie
   greedy.pause();
   await onceWithin(greedy, 'connect', 30_000);
   const req = '{"id":1,"op":"list"}\n'.repeat(5000);
-  greedy.write(req);
-  await new Promise((r) => setTimeout(r, 300));
+  // Ready when every request byte is out of this process (written to the socket); the daemon
+  // reads and answers them from there, until the unread replies make it stop reading.
+  await new Promise<void>((r, j) => greedy.write(req, (e) => (e ? j(e) : r())));
   const t0 = Date.now();
   t.match(await cc.request('ping'), { pid: d.pid });
-  t.ok(Date.now() - t0 < 1000, 'others are still served promptly');
+  // Served at once, not after the 5000 lists (seconds of work): measured 2 ms at load 8 on
+  // 2 cores; the bound leaves a wide margin for a busier machine.
+  const ms = Date.now() - t0;
+  t.ok(ms < 3000, `others are still served promptly (${ms} ms, bound 3000 ms)`);
   greedy.destroy();
 
   t.match(await cc.request('ping'), { pid: d.pid }, 'server still up');

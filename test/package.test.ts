@@ -78,7 +78,7 @@ import { once } from 'node:events';
 const sw = new Switch();
 const port = await openPort('vale0:m');
 const w = new Worker(new URL('./echo-worker.mjs', import.meta.url));
-const [first] = await once(w, 'message');
+const [first] = await once(w, 'message', { signal: AbortSignal.timeout(30_000) });
 if (first !== 'open') throw new Error('worker said ' + first);
 const fb = new FrameBuilder({ srcMac: '02:00:00:00:00:01', dstMac: 'ff:ff:ff:ff:ff:ff', length: 60 });
 const frame = new Uint8Array(60);
@@ -94,7 +94,7 @@ for (let i = 0; i < 100; i++) {
     await port.waitAsync(100);
   }
 }
-const [echoed] = await once(w, 'message');
+const [echoed] = await once(w, 'message', { signal: AbortSignal.timeout(30_000) });
 await port.close();
 await sw.close();
 console.log(JSON.stringify({ back, echoed, codes: typeof ERR.PORT_BUSY }));

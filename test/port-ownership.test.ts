@@ -110,7 +110,7 @@ t.test('every method of a closed Port throws ERR_PORT_CLOSED, also after its slo
   const iterated: Uint8Array[] = [];
   let ended = false;
   void (async () => { for await (const f of p) iterated.push(f); ended = true; })();
-  await until('iteration of a closed port to end', () => ended, 2000);
+  await until('iteration of a closed port to end', () => ended, 10_000);
   t.same(iterated, [], 'for await over a closed port ends at once');
   await src.close();
   await reused.close();
@@ -130,15 +130,15 @@ t.test('the qemu-stream adapter refuses a second client while one is live, and l
 
   const connect = async (): Promise<Socket> => {
     const s = createConnection({ path });
-    await onceWithin(s, 'connect', 5000);
+    await onceWithin(s, 'connect', 10_000);
     return s;
   };
   const first = await connect();
   t.teardown(() => first.destroy());
-  await until('the first peer to be accepted', () => vm.connected, 5000);
+  await until('the first peer to be accepted', () => vm.connected, 10_000);
   const second = await connect();
   second.on('error', () => {});
-  await until('the second client to be disconnected', () => second.destroyed, 5000);
+  await until('the second client to be disconnected', () => second.destroyed, 10_000);
   t.equal(vm.stats().refused, 1, 'counted as refused');
   t.equal(vm.connected, true, 'the first client stays connected');
 
@@ -146,7 +146,7 @@ t.test('the qemu-stream adapter refuses a second client while one is live, and l
   let got = Buffer.alloc(0);
   first.on('data', (d: Buffer) => { got = Buffer.concat([got, d]); });
   host.send(frame(BCAST, B, 7));
-  await until('a frame to reach the first client', () => got.length >= 64, 5000);
+  await until('a frame to reach the first client', () => got.length >= 64, 10_000);
   t.equal(got.readUInt32BE(0), 60, 'length prefix');
   t.equal(got[4 + 14], 7, 'the frame');
   t.equal(vm.stats().connections, 1);

@@ -124,7 +124,16 @@ interface KillStats {
 }
 
 /** Waits (up to timeoutMs) until both live senders have delivered more, and both receivers have taken more, than now: ms taken, or -1. */
-async function liveMoves(lv: Live, timeoutMs = 1000): Promise<number> {
+/**
+ * Per kill: the victim's port freed, then the live ports forwarding again, each within this. With
+ * Workers sending flat out on 2 busy cores the main thread gets the CPU late: full runs measured
+ * up to 927 ms (freed) at load 20, and a CI-size run at load 15 saw the live ports forwarding
+ * again after 1009 ms (over the 1 s this bound used to be). 5 s keeps a wide margin over that
+ * while still failing a bridge that stays wedged.
+ */
+const BOUND_MS = 5000;
+
+async function liveMoves(lv: Live, timeoutMs = BOUND_MS): Promise<number> {
   const { b, ctl } = lv;
   const d1 = b.counters(lv.l1).txDelivered;
   const d2 = b.counters(lv.l2).txDelivered;
@@ -188,7 +197,7 @@ async function stopLive(t: Test, lv: Live, stats: KillStats, failures: string[],
   } finally {
     for (const w of [...lv.senders, ...lv.receivers]) void w.worker.terminate();
   }
-  t.same(failures, [], `${S}: ${what}: every kill — reclaimed, port gone within 1 s, live ports forwarding again within 1 s`);
+  t.same(failures, [], `${S}: ${what}: every kill — reclaimed, port gone within ${BOUND_MS} ms, live ports forwarding again within ${BOUND_MS} ms`);
   if (countsHeld) {
     t.ok(stats.held.busy > 0, `${S}: ${what}: some victims died inside txsync (${stats.held.busy} of ${stats.kills})`);
     t.ok(stats.held.locks + stats.held.leases > 0,
@@ -257,11 +266,11 @@ t.test(`${KILLS} victims killed at random moments, reclaimed at bridge level`, a
       const after = heldBy(b, r.tid);
       if (after.busy + after.locks + after.leases !== 0) failures.push(`victim ${i}: still held after reclaim: ${JSON.stringify(after)}`);
       b.beginRemove(v);
-      const gone = await waitUntil(() => b.tryFinishRemove(v), 1000);
+      const gone = await waitUntil(() => b.tryFinishRemove(v), BOUND_MS);
       stats.maxGoneMs = Math.max(stats.maxGoneMs, performance.now() - t0);
-      if (!gone) { failures.push(`victim ${i}: its port was not freed within 1 s`); break; }
+      if (!gone) { failures.push(`victim ${i}: its port was not freed within ${BOUND_MS} ms`); break; }
       const resume = await liveMoves(lv);
-      if (resume < 0) { failures.push(`victim ${i}: the live ports did not forward within 1 s`); break; }
+      if (resume < 0) { failures.push(`victim ${i}: the live ports did not forward within ${BOUND_MS} ms`); break; }
       stats.maxResumeMs = Math.max(stats.maxResumeMs, resume);
       stats.kills++;
     }
@@ -300,13 +309,13 @@ t.test(`${SWITCH_KILLS} victims killed at random moments, cleaned up by the Swit
       const t0 = performance.now();
       // Nothing here calls reclaimThread: the Switch saw the Worker exit.
       const gone = await waitUntil(() => b.portState(v) === PORT_FREE && sw.opens(name) === 0 &&
-        !sw.list()[0].ports.some((p) => p.name === name), 1000);
+        !sw.list()[0].ports.some((p) => p.name === name), BOUND_MS);
       stats.maxGoneMs = Math.max(stats.maxGoneMs, performance.now() - t0);
       const after = heldBy(b, tid);
       if (after.busy + after.locks + after.leases !== 0) failures.push(`victim ${i}: still held after the Switch's clean-up: ${JSON.stringify(after)}`);
-      if (!gone) { failures.push(`victim ${i}: its port was not destroyed within 1 s (state ${b.portState(v)}, opens ${sw.opens(name)})`); break; }
+      if (!gone) { failures.push(`victim ${i}: its port was not destroyed within ${BOUND_MS} ms (state ${b.portState(v)}, opens ${sw.opens(name)})`); break; }
       const resume = await liveMoves(lv);
-      if (resume < 0) { failures.push(`victim ${i}: the live ports did not forward within 1 s`); break; }
+      if (resume < 0) { failures.push(`victim ${i}: the live ports did not forward within ${BOUND_MS} ms`); break; }
       stats.maxResumeMs = Math.max(stats.maxResumeMs, resume);
       stats.kills++;
     }

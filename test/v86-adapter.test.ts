@@ -56,7 +56,7 @@ t.test('frames both ways, counters, drops by reason, detach', async (t) => {
   for (let i = 0; i < 5; i++) emu.transmit(ethFrame(B, A, i));
   t.equal(peer.pending, 0, 'nothing is sent before the time slice ends (one commit per burst)');
   await Promise.resolve();
-  t.ok(await waitFor(() => peer.pending === 5, 2000), 'the burst reached the peer port');
+  t.ok(await waitFor(() => peer.pending === 5, 10_000), 'the burst reached the peer port');
   const got = peer.receive();
   t.same(Array.from({ length: got.count }, (_, i) => got.frame(i)[14]), [0, 1, 2, 3, 4], 'in order, unchanged');
   peer.release();
@@ -68,19 +68,19 @@ t.test('frames both ways, counters, drops by reason, detach', async (t) => {
 
   // switch → guest, more frames than one rxBatch (8): all delivered, through reused views.
   peer.sendBatch(Array.from({ length: 20 }, (_, i) => ethFrame(A, B, 100 + i, 60 + i)));
-  t.ok(await waitFor(() => emu.received.length === 20, 2000), 'all 20 frames reached the NIC');
+  t.ok(await waitFor(() => emu.received.length === 20, 10_000), 'all 20 frames reached the NIC');
   t.same(emu.received.map((f) => f[14]), Array.from({ length: 20 }, (_, i) => 100 + i), 'in order');
   t.same(emu.received.map((f) => f.length), Array.from({ length: 20 }, (_, i) => 60 + i), 'each with its own length');
   t.same(emu.received[3], ethFrame(A, B, 103, 63), 'bytes intact');
   const before = emu.views.size;
   peer.sendBatch(Array.from({ length: 20 }, (_, i) => ethFrame(A, B, i, 60 + i)));
-  t.ok(await waitFor(() => emu.received.length === 40, 2000), 'again');
+  t.ok(await waitFor(() => emu.received.length === 40, 10_000), 'again');
   t.equal(emu.views.size, before, 'frames of lengths seen before reuse the same views (no allocation per frame)');
 
   // A NIC that throws is counted, not crashed on.
   emu.throwOnReceive = true;
   peer.send(ethFrame(A, B, 7));
-  t.ok(await waitFor(() => nic.stats().drops.txError === 1, 2000), 'a throwing NIC counts txError');
+  t.ok(await waitFor(() => nic.stats().drops.txError === 1, 10_000), 'a throwing NIC counts txError');
   emu.throwOnReceive = false;
 
   const s = nic.stats();
@@ -98,7 +98,7 @@ t.test('frames both ways, counters, drops by reason, detach', async (t) => {
   t.ok(nic.closed);
   t.equal(emu.listeners.get('net0-send')?.size, 0, 'detach removes the listener');
   emu.transmit(ethFrame(B, A, 9));
-  t.ok(await waitFor(() => !sw.list().some((b) => b.ports.some((p) => p.name === 'vale0:guest')), 2000), 'the port it opened is gone');
+  t.ok(await waitFor(() => !sw.list().some((b) => b.ports.some((p) => p.name === 'vale0:guest')), 10_000), 'the port it opened is gone');
 });
 
 t.test('the port is held exclusively', async (t) => {
@@ -124,7 +124,7 @@ t.test('a Port passed in stays open after detach', async (t) => {
   const emu = new FakeV86();
   const nic = await attachV86(emu, port);
   emu.transmit(ethFrame(B, A, 1));
-  t.ok(await waitFor(() => peer.pending === 1, 2000), 'frames flow');
+  t.ok(await waitFor(() => peer.pending === 1, 10_000), 'frames flow');
   await nic.detach();
   t.notOk(port.closed, 'the caller\'s port is still open');
   emu.transmit(ethFrame(B, A, 2));
@@ -140,7 +140,7 @@ t.test('the adapter ends when its port is closed under it', async (t) => {
   const emu = new FakeV86();
   const nic = await attachV86(emu, port);
   await port.close();
-  t.ok(await waitFor(() => nic.closed, 2000), 'the adapter noticed and detached itself');
+  t.ok(await waitFor(() => nic.closed, 10_000), 'the adapter noticed and detached itself');
   t.doesNotThrow(() => emu.transmit(ethFrame(B, A, 1)), 'a frame from the guest afterwards is ignored, not thrown into the emulator');
   t.equal(emu.listeners.get('net0-send')?.size, 0, 'and its listener is gone');
 });

@@ -23,7 +23,8 @@ export const captureCommand: CommandModule<object, Args> = {
           'Asks vswitch serve to record the frames a port sends and receives (or every frame sent on a bridge) and\n' +
           'writes them as a classic pcap file; "-w -" streams to stdout for tshark/wireshark. Ends after -c frames,\n' +
           '--duration seconds or Ctrl-C, and prints a summary on stderr. If the reader is too slow, frames are\n' +
-          'dropped and counted, never the switch\'s traffic.',
+          'dropped and counted, never the switch\'s traffic: "dropped by a slow reader" (the pcap stream backed up)\n' +
+          'and "by a full capture ring" (the bridge outran the capture port).',
       )
       .example('$0 capture -i vale0:vm1 -w out.pcap -c 1000 --duration 10', '')
       .example('$0 capture -i vale0 -w - | tshark -r -', 'a whole bridge, live')
@@ -54,10 +55,20 @@ export const captureCommand: CommandModule<object, Args> = {
       out = createWriteStream(a.w, { mode: 0o644 });
       out.on('error', (e) => die(`cannot write ${a.w}: ${e.message}`));
     }
-    const s = client.stream<{ frames: number; bytes: number; dropped: number; reason: string; mode: string }>('capture', {
+    let paused = false;
+    const s = client.stream<{ frames: number; bytes: number; dropped: number; ringDropped: number; reason: string; mode: string }>('capture', {
       target, ...(a.c ? { count: a.c } : {}), ...(a.duration ? { durationMs: a.duration * 1000 } : {}), ...(a.s ? { snaplen: a.s } : {}),
     }, (ev: { event: string; data?: string; mode?: string }) => {
-      if (ev.event === 'pcap' && ev.data) out.write(Buffer.from(ev.data, 'base64'));
+      if (ev.event === 'pcap' && ev.data) {
+        // A reader that falls behind (a full pipe, a slow disk): stop taking frames from the
+        // daemon until it catches up, so that the daemon drops and counts them ("dropped by a
+        // slow reader") instead of this process holding them all in memory.
+        if (!out.write(Buffer.from(ev.data, 'base64')) && !paused) {
+          paused = true;
+          client.pause();
+          out.once('drain', () => { paused = false; client.resume(); });
+        }
+      }
       else if (ev.event === 'started') process.stderr.write(`capturing ${target} (${ev.mode}) to ${a.w === '-' ? 'stdout' : a.w}; Ctrl-C stops\n`);
     });
     const onSig = () => void s.cancel();
@@ -66,7 +77,7 @@ export const captureCommand: CommandModule<object, Args> = {
     try {
       const r = await s.done;
       await new Promise<void>((res) => (out === process.stdout ? res() : (out as WriteStream).end(() => res())));
-      process.stderr.write(`${r.frames} frames (${r.bytes} bytes) captured, ${r.dropped} dropped by a slow reader; ended: ${r.reason}\n`);
+      process.stderr.write(`${r.frames} frames (${r.bytes} bytes) captured, ${r.dropped} dropped by a slow reader, ${r.ringDropped} by a full capture ring; ended: ${r.reason}\n`);
     } catch (e) {
       die((e as Error).message);
     } finally {

@@ -52,8 +52,17 @@ export interface CaptureResult {
   /** Frames and (original) bytes written. */
   frames: number;
   bytes: number;
-  /** Frames seen but not written because the sink was too slow. */
+  /** Frames seen but not written because the sink was too slow (it buffered more than maxBufferedBytes). */
   dropped: number;
+  /**
+   * Mirror and flood modes: frames the bridge could not copy into the capture port because its
+   * ring was full (the capture port's rxDropRingFull; the traffic itself is not affected). 0 in
+   * adapter mode, which has no ring. Frames a capture ever lost = dropped + ringDropped, but for
+   * one rare case: a sender in another thread that finds the capture ring's lock held past its
+   * spin budget (~0.1 s) drops the copy without touching the ring, and that is counted on the
+   * sending port (mirrorDrops in mirror mode, dropBusy in flood mode), not here.
+   */
+  ringDropped: number;
   /** Why it ended: count reached, duration elapsed, stop() called, the target went away, or a write error. */
   reason: 'count' | 'duration' | 'stopped' | 'gone' | 'error';
   error?: Error;
@@ -105,6 +114,8 @@ export async function capture(sw: Switch, target: string, sink: string | PcapSin
   const durationMs = opts.durationMs ?? 0;
   if (!(Number.isInteger(count) && count >= 0)) throw adapterError(`capture count must be a non-negative integer, got ${String(opts.count)}`);
   if (!(durationMs >= 0)) throw adapterError(`capture duration must be >= 0 ms, got ${String(opts.durationMs)}`);
+  const maxBuffered = opts.maxBufferedBytes ?? 16 << 20;
+  if (!(typeof maxBuffered === 'number' && maxBuffered >= 0)) throw adapterError(`capture maxBufferedBytes must be a number of bytes >= 0, got ${String(opts.maxBufferedBytes)}`);
   const isPort = target.includes(':');
   const bridge = isPort ? target.slice(0, target.indexOf(':')) : target;
   sw.bridge(bridge); // throws ERR_NO_BRIDGE with the list
@@ -142,7 +153,6 @@ export async function capture(sw: Switch, target: string, sink: string | PcapSin
     stream = sink as { writableLength?: number };
   }
   const writer: PcapWriter = fileWriter ?? new PcapWriter(sink as PcapSink, { snaplen: opts.snaplen });
-  const maxBuffered = opts.maxBufferedBytes ?? 16 << 20;
   const buffered = (): number => (stream && typeof stream.writableLength === 'number' ? stream.writableLength : 0);
 
   let frames = 0;
@@ -155,6 +165,12 @@ export async function capture(sw: Switch, target: string, sink: string | PcapSin
   const done = new Promise<CaptureResult>((r) => { resolveDone = r; });
   const cleanups: (() => void | Promise<void>)[] = [];
   let capPort: Port | null = null;
+  // The capture port's ring-full count, read before the port closes (its counters go with it).
+  let ringDroppedAtEnd = 0;
+  const ringDropped = (): number => {
+    if (capPort === null || capPort.closed) return ringDroppedAtEnd;
+    return capPort.stats().rxDropRingFull;
+  };
 
   /** Writes one frame; returns false once the capture has ended. */
   const write = (buf: Uint8Array, off: number, len: number): boolean => {
@@ -184,6 +200,7 @@ export async function capture(sw: Switch, target: string, sink: string | PcapSin
       ended = true;
       endReason = reason;
       endError = err;
+      ringDroppedAtEnd = ringDropped();
       for (const c of cleanups.reverse()) {
         try {
           await c();
@@ -199,7 +216,7 @@ export async function capture(sw: Switch, target: string, sink: string | PcapSin
           endError ??= e as Error;
         }
       }
-      const r: CaptureResult = { mode, target, frames, bytes, dropped, reason: endReason };
+      const r: CaptureResult = { mode, target, frames, bytes, dropped, ringDropped: ringDroppedAtEnd, reason: endReason };
       if (endError) r.error = endError;
       resolveDone(r);
       return r;
@@ -301,7 +318,7 @@ export async function capture(sw: Switch, target: string, sink: string | PcapSin
     target,
     portName: capPort === null ? null : (capPort as Port).name,
     done,
-    stats: () => ({ mode, target, frames, bytes, dropped }),
+    stats: () => ({ mode, target, frames, bytes, dropped, ringDropped: ringDropped() }),
     stop: () => finish('stopped'),
   };
 }

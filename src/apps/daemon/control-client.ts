@@ -126,6 +126,20 @@ export class ControlClient {
     return { done, cancel };
   }
 
+  /**
+   * Stops reading from the daemon until resume(): replies and events wait, and what the daemon
+   * sends backs up on its side (a capture then drops and counts frames instead of this process
+   * buffering them). For a consumer that cannot keep up, e.g. a capture written to a full pipe.
+   */
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  /** Reads from the daemon again after pause(). */
+  resume(): void {
+    this.#socket.resume();
+  }
+
   /** Closes the connection; the server stops every stream this client started. */
   close(): void {
     this.#fail(new VswitchError('ERR_CLIENT_CLOSED', 'the control connection was closed'));
