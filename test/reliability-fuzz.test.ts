@@ -347,8 +347,9 @@ t.test('targeted: hostile values in the switch\'s words of a port\'s own memory'
     send(b, fw, pa, a2m);
     const atM = recv(b, pm);
     if (atM.length !== 32 || b.counters(pa).dropBusy !== 0) failures.push(`${what}: a → m: ${atM.length} of 32 arrived, dropBusy ${b.counters(pa).dropBusy}`);
-    // And f can be removed, within the bound.
-    const rm = await removeWithin(b, pf, 1000);
+    // And f can be removed, within the bound (forced after 200 ms here: no thread runs on this
+    // bridge, so whatever is still held then never will be released).
+    const rm = await removeWithin(b, pf, 200);
     if (b.portState(pf) !== PORT_FREE || rm.ms > 2000) failures.push(`${what}: removing f took ${rm.ms.toFixed(0)} ms (forced: ${rm.forced})`);
     if (rm.forced) forced.push(what);
     const c = b.counters(pm);
