@@ -9,6 +9,7 @@
 #   sudo perf/iperf3-vxlan.sh                            # modes "threads main", 8 s each
 #   sudo DURATION=5 MODES="threads" perf/iperf3-vxlan.sh
 #   sudo BEFORE=/path/to/older/dist/cli/vswitch.js MODES="before main threads" perf/iperf3-vxlan.sh
+#   sudo NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" MODES=threads perf/iperf3-vxlan.sh   # profiles, one per thread
 #
 # MODES: threads = `vswitch serve` as shipped (VXLAN adapters in Workers of their own);
 #        main = `vswitch serve --no-adapter-threads` (adapters on the daemon's main thread);
@@ -21,6 +22,8 @@ ROOT=$(cd "$HERE/.." && pwd)
 VSWITCH=${VSWITCH:-$ROOT/dist/cli/vswitch.js}
 DURATION=${DURATION:-8}
 MODES=${MODES:-threads main}
+TESTS=${TESTS:-tcp udp}     # which iperf3 tests: tcp, udp
+NODE_FLAGS=${NODE_FLAGS:-}   # extra node flags for `vswitch serve`, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
 
 if [ "$(id -u)" != 0 ]; then echo "iperf3-vxlan: skipped: needs root (network namespaces)"; exit 0; fi
 for c in ip ethtool iperf3 node; do
@@ -94,12 +97,16 @@ udp_figures() {
 
 run_iperf() { # client-ns server-ns server-ip label
   local c=$1 s=$2 ip=$3 label=$4
-  ip netns exec $s iperf3 -s -B $ip -D -1 >/dev/null 2>&1
-  sleep 0.5
-  echo "$label TCP:  $(ip netns exec $c iperf3 -c $ip -t $DURATION -J 2>/dev/null | tcp_rate)"
-  ip netns exec $s iperf3 -s -B $ip -D -1 >/dev/null 2>&1
-  sleep 0.5
-  echo "$label UDP 64 B: $(ip netns exec $c iperf3 -c $ip -u -b 0 -l 64 -t $DURATION -J 2>/dev/null | udp_figures)"
+  case " $TESTS " in *" tcp "*)
+    ip netns exec $s iperf3 -s -B $ip -D -1 >/dev/null 2>&1
+    sleep 0.5
+    echo "$label TCP:  $(ip netns exec $c iperf3 -c $ip -t $DURATION -J 2>/dev/null | tcp_rate)" ;;
+  esac
+  case " $TESTS " in *" udp "*)
+    ip netns exec $s iperf3 -s -B $ip -D -1 >/dev/null 2>&1
+    sleep 0.5
+    echo "$label UDP 64 B: $(ip netns exec $c iperf3 -c $ip -u -b 0 -l 64 -t $DURATION -J 2>/dev/null | udp_figures)" ;;
+  esac
 }
 
 adapters() {
@@ -116,7 +123,7 @@ for mode in $MODES; do
     before) flags= cli=${BEFORE:?set BEFORE=path/to/dist/cli/vswitch.js for mode before} ;;
     *) echo "unknown mode $mode (threads, main, before)"; exit 1 ;;
   esac
-  ip netns exec $NS_SW node "$cli" serve --socket "$SOCK" $flags >"$TMP/serve.log" 2>&1 &
+  ip netns exec $NS_SW node $NODE_FLAGS "$cli" serve --socket "$SOCK" $flags >"$TMP/serve.log" 2>&1 &
   SERVE_PID=$!
   for _ in $(seq 100); do grep -q listening "$TMP/serve.log" 2>/dev/null && break; sleep 0.1; done
   node "$cli" ctl attach vale0:nsa --vxlan --local 10.99.1.1:4789 --remote 10.99.1.2:4789 --vni 42 --socket "$SOCK" >/dev/null

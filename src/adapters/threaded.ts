@@ -34,7 +34,7 @@ import {
   DROP_REASONS, adapterError, registerAdapter, unregisterAdapter, zeroDrops,
   type Adapter, type AdapterKind, type AdapterStats, type FrameTap,
 } from './common.js';
-import { SocketDrops, type SocketDropsSource } from './kernel-drops.js';
+import { SocketDrops, readAll, type SocketDropsSource } from './kernel-drops.js';
 import type { QemuDgramOptions } from './qemu-dgram.js';
 import type { QemuStreamOptions, StreamSpec } from './qemu-stream.js';
 import type { VxlanOptions } from './vxlan.js';
@@ -57,7 +57,8 @@ export interface WorkerReady {
   local: string;
   vni?: number;
   remotes?: string[];
-  kernel: SocketDropsSource | null;
+  /** Where the kernel counts the adapter's sockets' receive-queue drops (UDP adapters; empty for others). */
+  kernel: SocketDropsSource[];
 }
 export type FromWorker =
   | WorkerReady
@@ -80,7 +81,7 @@ export class WorkerAdapter extends EventEmitter implements Adapter {
   readonly #c: Float64Array;
   readonly #vni: number | undefined;
   readonly #remotes: string[] | undefined;
-  readonly #kernel: SocketDrops | null;
+  readonly #kernel: SocketDrops[];
   #closed = false;
   #closing: Promise<void> | null = null;
   #exited: Promise<void>;
@@ -96,7 +97,7 @@ export class WorkerAdapter extends EventEmitter implements Adapter {
     this.local = ready.local;
     this.#vni = ready.vni;
     this.#remotes = ready.remotes;
-    this.#kernel = ready.kernel ? new SocketDrops(ready.kernel) : null;
+    this.#kernel = ready.kernel.map((k) => new SocketDrops(k));
     this.#exited = new Promise<void>((r) => w.once('exit', () => r()));
     w.on('message', (m: FromWorker) => {
       if (m.type === 'warning') this.emit('warning', new Error(m.message));
@@ -119,7 +120,7 @@ export class WorkerAdapter extends EventEmitter implements Adapter {
     for (let i = 0; i < DROP_REASONS.length; i++) {
       drops[DROP_REASONS[i]] = c[FIXED_WORDS + i];
     }
-    if (this.#kernel) drops.kernelQueue = this.#kernel.read();
+    if (this.#kernel.length > 0) drops.kernelQueue = readAll(this.#kernel);
     for (const r of DROP_REASONS) dropped += drops[r];
     let sw: PortCounters | null = null;
     if (!this.#closed) {

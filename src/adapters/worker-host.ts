@@ -71,7 +71,7 @@ async function main(): Promise<void> {
   post({
     type: 'ready',
     local: a.local,
-    kernel: a.kernelDropSource(),
+    kernel: a.kernelDropSources(),
     ...(s.vni !== undefined ? { vni: s.vni } : {}),
     ...(s.remotes ? { remotes: s.remotes.map((r) => r.remote) } : {}),
   });
