@@ -15,8 +15,9 @@
  * | word                | what                                                           |
  * |---------------------|----------------------------------------------------------------|
  * | 0..7                | rxFrames, rxBytes, txFrames, txBytes, connections, disconnects, refused, connected (0/1) |
- * | 8..8+D-1            | drops by reason, in DROP_REASONS order (D reasons)             |
- * | 8+D + 3r .. +2      | VXLAN remote r: rxFrames, txFrames, learned                    |
+ * | 8..9                | txQueuedBytes, txQueuedPeak (stream adapters)                  |
+ * | 10..10+D-1          | drops by reason, in DROP_REASONS order (D reasons)             |
+ * | 10+D + 3r .. +2     | VXLAN remote r: rxFrames, txFrames, learned                    |
  *
  * Differences from in-thread adapters: frame taps (addTap, capture's 'adapter' mode) need the
  * frames in this thread and are not offered (capture uses a mirror port instead); VXLAN adapters
@@ -41,7 +42,7 @@ import type { VxlanOptions } from './vxlan.js';
 
 /** How often a Worker copies its counters into the shared buffer. */
 export const PUBLISH_MS = 10;
-export const FIXED_WORDS = 8;
+export const FIXED_WORDS = 10;
 export const MAX_REMOTES = 256;
 export const COUNTER_WORDS = FIXED_WORDS + DROP_REASONS.length + 3 * MAX_REMOTES;
 
@@ -148,6 +149,8 @@ export class WorkerAdapter extends EventEmitter implements Adapter {
       s.disconnects = c[5];
       s.refused = c[6];
       s.connected = c[7] === 1;
+      s.txQueuedBytes = c[8];
+      s.txQueuedPeak = c[9];
     }
     if (this.#remotes) {
       const base = FIXED_WORDS + DROP_REASONS.length;

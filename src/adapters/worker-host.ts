@@ -24,6 +24,8 @@ function publish(a: AdapterBase): void {
   c[5] = s.disconnects ?? 0;
   c[6] = s.refused ?? 0;
   c[7] = s.connected ? 1 : 0;
+  c[8] = s.txQueuedBytes ?? 0;
+  c[9] = s.txQueuedPeak ?? 0;
   for (let i = 0; i < DROP_REASONS.length; i++) c[FIXED_WORDS + i] = s.drops[DROP_REASONS[i]];
   if (s.remotes) {
     const base = FIXED_WORDS + DROP_REASONS.length;
