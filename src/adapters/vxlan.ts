@@ -125,11 +125,7 @@ export const VXLAN_SRC_PORT_MAX = 65535;
  * source port, so the receiving host spreads flows over its CPUs without reordering any.
  */
 export function flowHash(b: Uint8Array, off: number, len: number): number {
-  let h = 0x811c9dc5;
-  const mix = (from: number, to: number) => {
-    for (let i = from; i < to; i++) h = Math.imul(h ^ b[i], 0x01000193);
-  };
-  mix(off, off + 14);
+  let h = mixBytes(0x811c9dc5, b, off, off + 14);
   let et = (b[off + 12] << 8) | b[off + 13];
   let l3 = off + 14;
   if (et === 0x8100 && len >= 18) {
@@ -140,20 +136,26 @@ export function flowHash(b: Uint8Array, off: number, len: number): number {
   if (et === 0x0800 && l3 + 20 <= end) {
     const ihl = (b[l3] & 0x0f) * 4;
     const proto = b[l3 + 9];
-    mix(l3 + 9, l3 + 10);
-    mix(l3 + 12, l3 + 20);
+    h = mixBytes(h, b, l3 + 9, l3 + 10);
+    h = mixBytes(h, b, l3 + 12, l3 + 20);
     const firstFrag = ((b[l3 + 6] & 0x1f) | b[l3 + 7]) === 0;
-    if (firstFrag && (proto === 6 || proto === 17 || proto === 132) && l3 + ihl + 4 <= end) mix(l3 + ihl, l3 + ihl + 4);
+    if (firstFrag && (proto === 6 || proto === 17 || proto === 132) && l3 + ihl + 4 <= end) h = mixBytes(h, b, l3 + ihl, l3 + ihl + 4);
   } else if (et === 0x86dd && l3 + 40 <= end) {
     const proto = b[l3 + 6];
-    mix(l3 + 6, l3 + 7);
-    mix(l3 + 8, l3 + 40);
-    if ((proto === 6 || proto === 17 || proto === 132) && l3 + 44 <= end) mix(l3 + 40, l3 + 44);
+    h = mixBytes(h, b, l3 + 6, l3 + 7);
+    h = mixBytes(h, b, l3 + 8, l3 + 40);
+    if ((proto === 6 || proto === 17 || proto === 132) && l3 + 44 <= end) h = mixBytes(h, b, l3 + 40, l3 + 44);
   }
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   return h >>> 0;
+}
+
+/** FNV-1a over b[from, to), continuing from h. */
+function mixBytes(h: number, b: Uint8Array, from: number, to: number): number {
+  for (let i = from; i < to; i++) h = Math.imul(h ^ b[i], 0x01000193);
+  return h;
 }
 
 /** Binds a UDP socket to a free port in 49152–65535 on `host` and connects it to `r`. */

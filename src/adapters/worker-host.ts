@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { DROP_REASONS, type AdapterBase } from './common.js';
 import { attachQemuDgram } from './qemu-dgram.js';
 import { attachQemuStream } from './qemu-stream.js';
+import { attachTap } from './tap.js';
 import { attachVxlan } from './vxlan.js';
 import { FIXED_WORDS, PUBLISH_MS, type FromWorker, type WorkerAdapterSpec } from './threaded.js';
 
@@ -44,6 +45,7 @@ async function main(): Promise<void> {
       case 'vxlan': a = await attachVxlan(switchName, spec.port, spec.options); break;
       case 'qemu-dgram': a = await attachQemuDgram(switchName, spec.port, spec.options); break;
       case 'qemu-stream': a = await attachQemuStream(switchName, spec.port, spec.addr, spec.options); break;
+      case 'tap': a = await attachTap(switchName, spec.port, spec.options); break;
       default: throw new Error(`no such adapter kind ${JSON.stringify((spec as { kind: unknown }).kind)}`);
     }
   } catch (e) {
