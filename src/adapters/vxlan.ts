@@ -228,6 +228,8 @@ class RemoteRx {
   readonly fd: number;
   readonly kernelDrops: SocketDrops;
   users = 1;
+  /** Set when the socket is closed: its descriptor number may already belong to another file. */
+  closed = false;
 
   constructor(host: string, sock: Socket, fd: number) {
     this.host = host;
@@ -327,6 +329,7 @@ class Endpoint {
     const rx = new RemoteRx(host, sock, fd);
     this.#rx.set(host, rx);
     sock.on('message', (msg) => {
+      if (rx.closed) return;
       this.now = performance.now();
       this.dispatch(msg, msg.length, host);
       this.#drain(rx);
@@ -340,6 +343,7 @@ class Endpoint {
     if (!rx || --rx.users > 0) return;
     this.#rx.delete(host);
     this.#retiredKernelDrops += rx.kernelDrops.read();
+    rx.closed = true;
     try {
       rx.sock.close();
     } catch {
@@ -352,7 +356,9 @@ class Endpoint {
     const buf = this.#buf;
     const fd = rx.fd;
     const host = rx.host;
-    for (let i = 0; i < DRAIN_MAX; i++) {
+    // A datagram may close its adapter (its port went away) and with it this socket: check
+    // before every read.
+    for (let i = 0; i < DRAIN_MAX && !rx.closed; i++) {
       let n: number;
       // An empty socket answers EAGAIN, which Node throws as an Error: without a stack trace
       // that costs little (this runs once per burst).
@@ -362,7 +368,7 @@ class Endpoint {
         n = readSync(fd, buf, 0, 65536, null);
       } catch (e) {
         const code = (e as { code?: string }).code;
-        if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK' && code !== 'EBADF') this.#warn(e);
+        if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') this.#warn(e);
         return;
       } finally {
         Error.stackTraceLimit = limit;
