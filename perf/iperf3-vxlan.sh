@@ -122,6 +122,14 @@ run_iperf() { # client-ns server-ns server-ip label
   esac
 }
 
+# utime and stime (clock ticks) of the serve process, all threads.
+serve_cpu() { awk '{print $14, $15}' /proc/$SERVE_PID/stat; }
+# Datagrams the two adapters handled: received, sent, or read and dropped (not those the kernel
+# dropped before the adapter saw them).
+datagrams() {
+  node "$cli" ctl adapters --json --socket "$SOCK" | node -e 'let n=0; for (const a of JSON.parse(require("fs").readFileSync(0,"utf8"))) n+=a.rxFrames+a.txFrames+a.dropped-(a.drops.kernelQueue||0); console.log(n)'
+}
+
 # rxFrames + dropped (all reasons) of A's adapter: every datagram that reached its sockets.
 offered_at_a() {
   node "$cli" ctl adapters --json --socket "$SOCK" | node -e 'const a=JSON.parse(require("fs").readFileSync(0,"utf8")).find((x)=>x.port==="vale0:nsa"); console.log(a?a.rxFrames+a.dropped:0)'
@@ -147,7 +155,13 @@ for mode in $MODES; do
   node "$cli" ctl attach vale0:nsa --vxlan --local 10.99.1.1:4789 --remote 10.99.1.2:4789 --vni 42 --socket "$SOCK" >/dev/null
   node "$cli" ctl attach vale0:nsb --vxlan --local 10.99.2.1:4789 --remote 10.99.2.2:4789 --vni 42 --socket "$SOCK" >/dev/null
   ip netns exec $NS_A ping -q -c 2 -W 2 192.168.42.2 >/dev/null || echo "vswitch ($mode): ping failed"
+  cpu0=$(serve_cpu) dg0=$(datagrams)
   run_iperf $NS_A $NS_B 192.168.42.2 "vswitch VXLAN ($mode)"
+  cpu1=$(serve_cpu) dg1=$(datagrams)
+  # CPU time of the whole serve process (all threads) per datagram it moved: less noisy than
+  # rates on shared cores, which depend on how much CPU the threads were given.
+  echo "  serve used $(node -e "const [u0,s0]='$cpu0'.split(' ').map(Number),[u1,s1]='$cpu1'.split(' ').map(Number),t=$(getconf CLK_TCK),d=$dg1-$dg0;
+    console.log(((u1-u0)/t).toFixed(2)+' s user + '+((s1-s0)/t).toFixed(2)+' s system for '+d+' datagrams handled: '+(1e6*(u1-u0+s1-s0)/t/Math.max(d,1)).toFixed(2)+' µs per datagram ('+(1e6*(u1-u0)/t/Math.max(d,1)).toFixed(2)+' user)')")"
   echo " vswitch ctl adapters after the run:"
   adapters
   kill $SERVE_PID; wait $SERVE_PID 2>/dev/null || true
