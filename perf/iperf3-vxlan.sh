@@ -151,7 +151,8 @@ for mode in $MODES; do
   esac
   ip netns exec $NS_SW node $NODE_FLAGS "$cli" serve --socket "$SOCK" $flags $SERVE_ARGS >"$TMP/serve.log" 2>&1 &
   SERVE_PID=$!
-  for _ in $(seq 100); do grep -q listening "$TMP/serve.log" 2>/dev/null && break; sleep 0.1; done
+  for _ in $(seq 600); do grep -q listening "$TMP/serve.log" 2>/dev/null && break; sleep 0.1; done
+  grep -q listening "$TMP/serve.log" || { echo "vswitch serve ($mode) did not start in 60 s:"; cat "$TMP/serve.log"; exit 1; }
   node "$cli" ctl attach vale0:nsa --vxlan --local 10.99.1.1:4789 --remote 10.99.1.2:4789 --vni 42 --socket "$SOCK" >/dev/null
   node "$cli" ctl attach vale0:nsb --vxlan --local 10.99.2.1:4789 --remote 10.99.2.2:4789 --vni 42 --socket "$SOCK" >/dev/null
   ip netns exec $NS_A ping -q -c 2 -W 2 192.168.42.2 >/dev/null || echo "vswitch ($mode): ping failed"
