@@ -166,7 +166,7 @@ t.test('loopback: outer UDP source port by flow hash (RFC 7348 §5)', async (t) 
   t.ok(flowHash(frame(1), 0, 60) === flowHash(frame(1), 0, 60) && flowHash(frame(1), 0, 60) !== flowHash(frame(2), 0, 60), 'flowHash depends on the L4 ports');
 });
 
-t.test('loopback: a burst from a remote arrives whole and in order; strangers counted; the UDP port stays exclusive', async (t) => {
+t.test('loopback: a burst from a remote arrives whole and in order; strangers counted; the UDP port is exclusive, even to SO_REUSEADDR', async (t) => {
   const sw = new Switch({ name: `vx-burst-${process.pid}` });
   const r1 = await udp('127.0.0.1');
   const stranger = await udp('127.0.0.2');
@@ -181,19 +181,21 @@ t.test('loopback: a burst from a remote arrives whole and in order; strangers co
     await sw.close();
   });
 
-  // The adapter's socket has SO_REUSEADDR (its per-remote receiving socket binds beside it), yet
-  // another program still cannot take the port, and a second adapter elsewhere is refused too.
-  const other = createSocket('udp4');
-  const bindErr = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
-    other.once('error', (e) => resolve(e));
-    other.bind(lport, '127.0.0.1', () => resolve(null));
-  });
-  other.close();
-  t.equal(bindErr?.code, 'EADDRINUSE', 'a plain socket cannot bind the adapter\'s address:port');
+  // The adapter binds its UDP port without SO_REUSEADDR, so no other socket can take the port
+  // and receive the tunnel's traffic, not even one that asks for SO_REUSEADDR itself.
+  for (const reuseAddr of [false, true]) {
+    const other = createSocket({ type: 'udp4', reuseAddr });
+    const bindErr = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
+      other.once('error', (e) => resolve(e));
+      other.bind(lport, '127.0.0.1', () => resolve(null));
+    });
+    other.close();
+    t.equal(bindErr?.code, 'EADDRINUSE', `a socket ${reuseAddr ? 'with' : 'without'} SO_REUSEADDR cannot bind the adapter's address:port`);
+  }
 
   // 1000 datagrams (port b's RX ring holds 1023) sent while this thread (the adapter's) is busy
-  // sending them: they wait in the kernel's queue and are read in bursts. One from a stranger in
-  // the middle.
+  // sending them: they wait in the kernel's queue and are read one after another. One from a
+  // stranger in the middle.
   const N = 1000;
   const sent: Promise<void>[] = [];
   for (let i = 0; i < N; i++) {

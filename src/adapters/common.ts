@@ -303,9 +303,9 @@ export abstract class AdapterBase extends EventEmitter implements Adapter {
     return 0;
   }
 
-  /** @internal Where the kernel counts this adapter's sockets' queue drops (UDP adapters), for a Worker's handle. */
-  kernelDropSources(): SocketDropsSource[] {
-    return [];
+  /** @internal Where the kernel counts this adapter's socket's queue drops (UDP adapters), for a Worker's handle. */
+  kernelDropSource(): SocketDropsSource | null {
+    return null;
   }
 
   /** @internal False: stats() leaves kernelQueue at 0 (an adapter Worker's handle reads it itself). */

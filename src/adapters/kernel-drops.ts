@@ -20,7 +20,7 @@ import type { Socket } from 'node:dgram';
 import { readFileSync, readlinkSync } from 'node:fs';
 
 /** The file descriptor behind a Node dgram socket (an internal property; undefined if Node hides it). */
-export function socketFd(sock: Socket): number | undefined {
+function socketFd(sock: Socket): number | undefined {
   for (const sym of Object.getOwnPropertySymbols(sock)) {
     const st = (sock as unknown as Record<symbol, unknown>)[sym] as { handle?: { fd?: unknown } } | undefined;
     const fd = st && typeof st === 'object' ? st.handle?.fd : undefined;
@@ -137,11 +137,4 @@ export class SocketDrops {
     if (now !== undefined) this.#last = now - this.#base;
     return this.#last;
   }
-}
-
-/** Sum of several sockets' counts (an adapter that reads from more than one socket). */
-export function readAll(readers: readonly SocketDrops[]): number {
-  let n = 0;
-  for (const r of readers) n += r.read();
-  return n;
 }

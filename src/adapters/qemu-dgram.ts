@@ -114,8 +114,8 @@ export class QemuDgramAdapter extends AdapterBase {
     return this.#kernelDrops.read();
   }
 
-  override kernelDropSources(): SocketDropsSource[] {
-    return [this.#kernelDrops.source()];
+  override kernelDropSource(): SocketDropsSource {
+    return this.#kernelDrops.source();
   }
 
   protected async shutdown(): Promise<void> {

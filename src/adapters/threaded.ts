@@ -35,7 +35,7 @@ import {
   DROP_REASONS, adapterError, registerAdapter, unregisterAdapter, zeroDrops,
   type Adapter, type AdapterKind, type AdapterStats, type FrameTap,
 } from './common.js';
-import { SocketDrops, readAll, type SocketDropsSource } from './kernel-drops.js';
+import { SocketDrops, type SocketDropsSource } from './kernel-drops.js';
 import type { QemuDgramOptions } from './qemu-dgram.js';
 import type { QemuStreamOptions, StreamSpec } from './qemu-stream.js';
 import type { TapOptions } from './tap.js';
@@ -60,8 +60,7 @@ export interface WorkerReady {
   local: string;
   vni?: number;
   remotes?: string[];
-  /** Where the kernel counts the adapter's sockets' receive-queue drops (UDP adapters; empty for others). */
-  kernel: SocketDropsSource[];
+  kernel: SocketDropsSource | null;
 }
 export type FromWorker =
   | WorkerReady
@@ -84,7 +83,7 @@ export class WorkerAdapter extends EventEmitter implements Adapter {
   readonly #c: Float64Array;
   readonly #vni: number | undefined;
   readonly #remotes: string[] | undefined;
-  readonly #kernel: SocketDrops[];
+  readonly #kernel: SocketDrops | null;
   #closed = false;
   #closing: Promise<void> | null = null;
   #exited: Promise<void>;
@@ -100,7 +99,7 @@ export class WorkerAdapter extends EventEmitter implements Adapter {
     this.local = ready.local;
     this.#vni = ready.vni;
     this.#remotes = ready.remotes;
-    this.#kernel = ready.kernel.map((k) => new SocketDrops(k));
+    this.#kernel = ready.kernel ? new SocketDrops(ready.kernel) : null;
     this.#exited = new Promise<void>((r) => w.once('exit', () => r()));
     w.on('message', (m: FromWorker) => {
       if (m.type === 'warning') this.emit('warning', new Error(m.message));
@@ -123,7 +122,7 @@ export class WorkerAdapter extends EventEmitter implements Adapter {
     for (let i = 0; i < DROP_REASONS.length; i++) {
       drops[DROP_REASONS[i]] = c[FIXED_WORDS + i];
     }
-    if (this.#kernel.length > 0) drops.kernelQueue = readAll(this.#kernel);
+    if (this.#kernel) drops.kernelQueue = this.#kernel.read();
     for (const r of DROP_REASONS) dropped += drops[r];
     let sw: PortCounters | null = null;
     if (!this.#closed) {

@@ -36,25 +36,15 @@
  * drops of a shared endpoint (truncated, badHeader, wrongVni, unknownSource) cannot be
  * attributed to one adapter and are reported by every adapter on that endpoint; so are the
  * datagrams the kernel dropped from the shared socket's receive queue (kernelQueue).
- *
- * Receiving: beside the endpoint's socket, each remote address has a socket of its own bound to
- * the same address:port and connected to that address with port 0, which Linux prefers for the
- * remote's datagrams from any source port (see RemoteRx). Its bursts are read with read() into
- * one reused buffer, a few times cheaper per datagram than Node's 'message' event. For that the
- * sockets are bound with SO_REUSEADDR; a plain bind of the same address:port is tried first and
- * released, so a port another program holds is still refused (EADDRINUSE). A program that sets
- * SO_REUSEADDR itself could still bind beside the adapter and receive what no remote socket
- * matches. kernelQueue sums the drops of all these sockets.
  */
-import { createSocket, type Socket } from 'node:dgram';
+import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
 import { once } from 'node:events';
-import { readSync } from 'node:fs';
 import type { Port } from '../core/port.js';
 import {
   AdapterBase, MIN_FRAME, adapterError, formatHostPort, openAdapterPort, parseHostPort, registerAdapter,
   type AdapterStats, type HostPort, type SwitchRef,
 } from './common.js';
-import { SocketDrops, socketFd, type SocketDropsSource } from './kernel-drops.js';
+import { SocketDrops, type SocketDropsSource } from './kernel-drops.js';
 
 export const VXLAN_PORT = 4789;
 export const VXLAN_HEADER_LEN = 8;
@@ -184,109 +174,29 @@ interface MacEntry {
   seen: number;
 }
 
-/** Datagrams read in one go from a remote's socket before the event loop gets a turn. */
-const DRAIN_MAX = 1024;
-
-/** The parts of Node's dgram socket state the fast receive path uses (internal; checked at run time). */
-interface DgramHandle {
-  connect(address: string, port: number): number;
-}
-
-function dgramHandle(sock: Socket): DgramHandle | undefined {
-  for (const sym of Object.getOwnPropertySymbols(sock)) {
-    const st = (sock as unknown as Record<symbol, unknown>)[sym] as { handle?: { connect?: unknown } } | undefined;
-    if (st && typeof st === 'object' && st.handle && typeof st.handle.connect === 'function') return st.handle as DgramHandle;
-  }
-  return undefined;
-}
-
-/** Binds `sock` to host:port and waits for it (rejects with EADDRINUSE…). */
-async function bindSocket(sock: Socket, port: number, host: string): Promise<void> {
-  try {
-    sock.bind(port, host);
-    await once(sock, 'listening');
-  } catch (e) {
-    sock.close();
-    throw e;
-  }
-}
-
-/**
- * The receiving socket of one remote host on an endpoint: bound to the endpoint's address:port
- * too (SO_REUSEADDR) and connected to the remote's address with port 0. Linux delivers a
- * datagram to the bound socket that matches it best, and a connected socket whose remote port is
- * 0 matches its remote address from any source port (the kernel vxlan device sends from a port
- * per flow), so every datagram of that remote lands here and the sender is known without asking
- * for it. That lets the adapter read a whole burst with plain read() calls into one reused
- * buffer (fs.readSync until EAGAIN): no Buffer, no address object and no callback per datagram,
- * which is what Node's 'message' event costs. Datagrams from anyone else still reach the
- * endpoint's unconnected socket and its 'message' handler (unknownSource).
- */
-class RemoteRx {
-  readonly host: string;
-  readonly sock: Socket;
-  readonly fd: number;
-  readonly kernelDrops: SocketDrops;
-  users = 1;
-  /** Set when the socket is closed: its descriptor number may already belong to another file. */
-  closed = false;
-  /** 'message' events in this turn of the event loop (reset by a setImmediate). */
-  seen = 0;
-  readonly endTurn = (): void => {
-    this.seen = 0;
-  };
-
-  constructor(host: string, sock: Socket, fd: number) {
-    this.host = host;
-    this.sock = sock;
-    this.fd = fd;
-    this.kernelDrops = new SocketDrops(sock);
-  }
-}
-
 /**
  * One UDP socket shared by the VXLAN adapters bound to the same local address:port. A datagram
- * goes to the adapter of its VNI that lists its source address as a remote. Each remote host has
- * its own connected receiving socket beside it (RemoteRx), read in bursts.
+ * goes to the adapter of its VNI that lists its source address as a remote.
  */
 class Endpoint {
   readonly key: string;
   readonly sock: Socket;
-  readonly host: string;
-  readonly port: number;
-  readonly family: 4 | 6;
   readonly byVni = new Map<number, VxlanAdapter[]>();
-  readonly #rx = new Map<string, RemoteRx>();
-  /** One buffer every burst read goes through (a UDP payload is at most 65,535 bytes). */
-  readonly #buf = Buffer.allocUnsafe(65536);
   truncated = 0;
   badHeader = 0;
   wrongVni = 0;
   unknownSource = 0;
   /** Datagrams the kernel dropped from this socket's receive queue. */
   readonly kernelDrops: SocketDrops;
-  /** Kernel drops of remote sockets closed since (kept in the count). */
-  #retiredKernelDrops = 0;
-  /** Time of the current burst (performance.now()), read once per burst for MAC learning. */
-  now = 0;
 
-  constructor(key: string, sock: Socket, family: 4 | 6) {
+  constructor(key: string, sock: Socket) {
     this.key = key;
     this.sock = sock;
-    const a = sock.address();
-    this.host = a.address;
-    this.port = a.port;
-    this.family = family;
     this.kernelDrops = new SocketDrops(sock);
-    sock.on('message', (msg, rinfo) => {
-      this.now = performance.now();
-      this.dispatch(msg, msg.length, rinfo.address);
+    sock.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
+    sock.on('error', (e) => {
+      for (const l of this.byVni.values()) for (const a of l) a.emit('warning', e);
     });
-    sock.on('error', (e) => this.#warn(e));
-  }
-
-  #warn(e: unknown): void {
-    for (const l of this.byVni.values()) for (const a of l) a.emit('warning', e);
   }
 
   get empty(): boolean {
@@ -307,125 +217,25 @@ class Endpoint {
     if (l.length === 0) this.byVni.delete(a.vni);
   }
 
-  /**
-   * Opens (or shares) the connected receiving socket for remote `host`. Where Node does not let
-   * us (its internals changed) the remote's datagrams keep arriving on the endpoint's socket.
-   */
-  async addRemote(host: string, recvBufferSize: number): Promise<void> {
-    const have = this.#rx.get(host);
-    if (have) {
-      have.users++;
-      return;
-    }
-    const sock = createSocket({ type: this.family === 6 ? 'udp6' : 'udp4', reuseAddr: true });
-    await bindSocket(sock, this.port, this.host);
-    const h = dgramHandle(sock);
-    const fd = socketFd(sock);
-    if (h === undefined || fd === undefined || h.connect(host, 0) !== 0 || this.#rx.has(host)) {
-      sock.close();
-      if (this.#rx.has(host)) this.#rx.get(host)!.users++;
-      return;
-    }
-    try {
-      sock.setRecvBufferSize(recvBufferSize);
-    } catch {
-      // keep the default size
-    }
-    const rx = new RemoteRx(host, sock, fd);
-    this.#rx.set(host, rx);
-    sock.on('message', (msg) => {
-      if (rx.closed) return;
-      this.now = performance.now();
-      this.dispatch(msg, msg.length, host);
-      // libuv reads up to 32 datagrams per wake-up, one 'message' each. A second one in the same
-      // turn means a backlog: read the rest ourselves. Not after the first: a read that finds
-      // the queue empty costs Node an exception (EAGAIN), ~3 µs, more than a lone 'message'.
-      if (rx.seen++ === 0) setImmediate(rx.endTurn);
-      else this.#drain(rx);
-    });
-    sock.on('error', (e) => this.#warn(e));
-  }
-
-  /** Drops one user of remote `host`'s socket; closes it with the last. */
-  removeRemote(host: string): void {
-    const rx = this.#rx.get(host);
-    if (!rx || --rx.users > 0) return;
-    this.#rx.delete(host);
-    this.#retiredKernelDrops += rx.kernelDrops.read();
-    rx.closed = true;
-    try {
-      rx.sock.close();
-    } catch {
-      // already closed
-    }
-  }
-
-  /** Reads every datagram waiting on `rx`'s socket (up to DRAIN_MAX), each into the same buffer. */
-  #drain(rx: RemoteRx): void {
-    const buf = this.#buf;
-    const fd = rx.fd;
-    const host = rx.host;
-    // A datagram may close its adapter (its port went away) and with it this socket: check
-    // before every read.
-    for (let i = 0; i < DRAIN_MAX && !rx.closed; i++) {
-      let n: number;
-      // An empty socket answers EAGAIN, which Node throws as an Error: without a stack trace
-      // that costs little (this runs once per burst).
-      const limit = Error.stackTraceLimit;
-      Error.stackTraceLimit = 0;
-      try {
-        n = readSync(fd, buf, 0, 65536, null);
-      } catch (e) {
-        const code = (e as { code?: string }).code;
-        if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') this.#warn(e);
-        return;
-      } finally {
-        Error.stackTraceLimit = limit;
-      }
-      this.dispatch(buf, n, host);
-    }
-  }
-
-  /** Kernel receive-queue drops of every socket of this endpoint. */
-  kernelDropCount(): number {
-    let n = this.kernelDrops.read() + this.#retiredKernelDrops;
-    for (const rx of this.#rx.values()) n += rx.kernelDrops.read();
-    return n;
-  }
-
-  kernelDropSources(): SocketDropsSource[] {
-    return [this.kernelDrops.source(), ...[...this.#rx.values()].map((rx) => rx.kernelDrops.source())];
-  }
-
-  /** Closes the remote sockets (the endpoint's own socket is closed by its last adapter). */
-  closeRemotes(): void {
-    for (const host of [...this.#rx.keys()]) {
-      const rx = this.#rx.get(host)!;
-      rx.users = 1;
-      this.removeRemote(host);
-    }
-  }
-
-  /** One datagram `buf[0, len)` from `address`: checks the header and hands it to its adapter. */
-  dispatch(buf: Uint8Array, len: number, address: string): void {
-    if (len < VXLAN_HEADER_LEN) {
+  #onMessage(msg: Buffer, rinfo: RemoteInfo): void {
+    if (msg.length < VXLAN_HEADER_LEN) {
       this.truncated++;
       return;
     }
-    if ((buf[0] & VXLAN_FLAG_I) === 0) {
+    if ((msg[0] & VXLAN_FLAG_I) === 0) {
       this.badHeader++;
       return;
     }
-    const vni = (buf[4] << 16) | (buf[5] << 8) | buf[6];
+    const vni = (msg[4] << 16) | (msg[5] << 8) | msg[6];
     const l = this.byVni.get(vni);
     if (l === undefined) {
       this.wrongVni++;
       return;
     }
     for (let i = 0; i < l.length; i++) {
-      const r = l[i].remoteIndex(address);
+      const r = l[i].remoteIndex(rinfo.address);
       if (r >= 0) {
-        l[i].onDatagram(buf, len, r, this.now);
+        l[i].onDatagram(msg, r);
         return;
       }
     }
@@ -436,11 +246,7 @@ class Endpoint {
 const endpoints = new Map<string, Endpoint>();
 const binding = new Map<string, Promise<Endpoint>>();
 
-/**
- * The endpoint bound to `local`, shared if one exists (or is being bound), else a new one.
- * Its socket has SO_REUSEADDR (the remote sockets bind beside it), so that a port in use is
- * still refused, a socket without it is bound to the address first and closed.
- */
+/** The endpoint bound to `local`, shared if one exists (or is being bound), else a new one. */
 async function endpointFor(local: HostPort, recvBufferSize: number): Promise<Endpoint> {
   const want = `${local.host}|${local.port}`;
   if (local.port !== 0) {
@@ -449,21 +255,23 @@ async function endpointFor(local: HostPort, recvBufferSize: number): Promise<End
     const pending = binding.get(want); // no await unless there is one: the check and the set below must not be split
     if (pending) return pending;
   }
-  const type = local.family === 6 ? 'udp6' : 'udp4';
   const p = (async () => {
-    if (local.port !== 0) {
-      const probe = createSocket({ type });
-      await bindSocket(probe, local.port, local.host); // rejects on 'error' (EADDRINUSE…)
-      await new Promise<void>((r) => probe.close(() => r()));
+    // No SO_REUSEADDR: no other socket, of this program or another, can bind this address:port
+    // and receive the tunnel's datagrams.
+    const sock = createSocket({ type: local.family === 6 ? 'udp6' : 'udp4' });
+    try {
+      sock.bind(local.port, local.host);
+      await once(sock, 'listening'); // rejects on 'error' (EADDRINUSE…)
+    } catch (e) {
+      sock.close();
+      throw e;
     }
-    const sock = createSocket({ type, reuseAddr: true });
-    await bindSocket(sock, local.port, local.host);
     try {
       sock.setRecvBufferSize(recvBufferSize);
     } catch {
       // keep the default size
     }
-    const ep = new Endpoint(`${local.host}|${sock.address().port}`, sock, local.family);
+    const ep = new Endpoint(`${local.host}|${sock.address().port}`, sock);
     endpoints.set(ep.key, ep);
     return ep;
   })();
@@ -533,35 +341,33 @@ export class VxlanAdapter extends AdapterBase {
     return -1;
   }
 
-  /**
-   * @internal A datagram `buf[0, len)` with a valid header for this VNI, from remote r, read at
-   * `now` (performance.now() of its burst). `buf` is reused for the next datagram.
-   */
-  onDatagram(buf: Uint8Array, len: number, r: number, now: number): void {
+  /** @internal A datagram with a valid header for this VNI, from remote r. */
+  onDatagram(msg: Buffer, r: number): void {
     if (this.closed) return;
     const remotes = this.#remotes;
-    const flen = len - VXLAN_HEADER_LEN;
-    if (flen < MIN_FRAME) {
+    const len = msg.length - VXLAN_HEADER_LEN;
+    if (len < MIN_FRAME) {
       this.drops.undersize++;
       return;
     }
-    if (flen > this.port.mtu) {
+    if (len > this.port.mtu) {
       this.drops.oversize++;
       return;
     }
     // Learn the inner source MAC behind remote r (unicast sources only). A run of frames from
     // one source (a TCP stream) refreshes the entry it found last without a table lookup.
     const src = VXLAN_HEADER_LEN + 6;
-    if ((buf[src] & 1) === 0) {
-      const hi = (buf[src] << 8) | buf[src + 1];
-      const lo = (buf[src + 2] << 24) | (buf[src + 3] << 16) | (buf[src + 4] << 8) | buf[src + 5];
+    if ((msg[src] & 1) === 0) {
+      const now = performance.now();
+      const hi = (msg[src] << 8) | msg[src + 1];
+      const lo = (msg[src + 2] << 24) | (msg[src + 3] << 16) | (msg[src + 4] << 8) | msg[src + 5];
       const last = this.#last;
       if (last !== null && last.remote === r && hi === this.#lastHi && lo === this.#lastLo) last.seen = now;
-      else this.#learn(buf, src, r, now, hi, lo);
+      else this.#learn(msg, src, r, now, hi, lo);
     }
     remotes[r].rxFrames++;
     try {
-      this.injector.put(buf, VXLAN_HEADER_LEN, flen);
+      this.injector.put(msg, VXLAN_HEADER_LEN, len);
       this.injector.flushSoon(); // one txCommit per burst of datagrams
     } catch (e) {
       if (this.port.closed) void this.close();
@@ -662,11 +468,11 @@ export class VxlanAdapter extends AdapterBase {
   }
 
   protected override kernelQueueDrops(): number {
-    return this.#ep.kernelDropCount();
+    return this.#ep.kernelDrops.read();
   }
 
-  override kernelDropSources(): SocketDropsSource[] {
-    return this.#ep.kernelDropSources();
+  override kernelDropSource(): SocketDropsSource {
+    return this.#ep.kernelDrops.source();
   }
 
   override stats(): AdapterStats {
@@ -697,9 +503,7 @@ export class VxlanAdapter extends AdapterBase {
     }
     const ep = this.#ep;
     ep.remove(this);
-    for (const r of this.#remotes) ep.removeRemote(r.host);
     if (ep.empty) {
-      ep.closeRemotes();
       ep.kernelDrops.read(); // the last count, kept once the socket is gone
       if (endpoints.get(ep.key) === ep) endpoints.delete(ep.key);
       await new Promise<void>((resolve) => {
@@ -742,10 +546,8 @@ export async function attachVxlan(sw: SwitchRef, portName: string, opts: VxlanOp
 
   const port = await openAdapterPort(sw, portName, opts.persistent, 'vxlan');
   let ep: Endpoint;
-  const rxHosts: string[] = [];
-  const recvBufferSize = opts.recvBufferSize ?? 4 << 20;
   try {
-    ep = await endpointFor(local, recvBufferSize);
+    ep = await endpointFor(local, opts.recvBufferSize ?? 4 << 20);
     for (const other of ep.byVni.get(opts.vni) ?? []) {
       const dup = remotes.find((r) => other.remoteIndex(r.host) >= 0);
       if (dup) {
@@ -763,15 +565,9 @@ export async function attachVxlan(sw: SwitchRef, portName: string, opts: VxlanOp
         r.socks.push(sock);
       }
     }
-    for (const r of remotes) {
-      await ep.addRemote(r.host, recvBufferSize);
-      rxHosts.push(r.host);
-    }
   } catch (e) {
     for (const r of remotes) for (const sock of r.socks) sock.close();
-    for (const h of rxHosts) ep!.removeRemote(h);
     if (ep! && ep.empty) {
-      ep.closeRemotes();
       if (endpoints.get(ep.key) === ep) endpoints.delete(ep.key);
       ep.sock.close();
     }

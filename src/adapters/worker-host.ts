@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   post({
     type: 'ready',
     local: a.local,
-    kernel: a.kernelDropSources(),
+    kernel: a.kernelDropSource(),
     ...(s.vni !== undefined ? { vni: s.vni } : {}),
     ...(s.remotes ? { remotes: s.remotes.map((r) => r.remote) } : {}),
   });
