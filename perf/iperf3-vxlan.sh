@@ -23,8 +23,8 @@ VSWITCH=${VSWITCH:-$ROOT/dist/cli/vswitch.js}
 DURATION=${DURATION:-8}
 MODES=${MODES:-threads main}
 TESTS=${TESTS:-tcp udp}     # which iperf3 tests: tcp, udp
-NODE_FLAGS=${NODE_FLAGS:-}
-SERVE_ARGS=${SERVE_ARGS:-}   # extra arguments for `vswitch serve`, e.g. "--config big-rings.json"   # extra node flags for `vswitch serve`, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+NODE_FLAGS=${NODE_FLAGS:-}  # extra node flags for `vswitch serve`, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+SERVE_ARGS=${SERVE_ARGS:-}  # extra arguments for `vswitch serve`, e.g. "--config big-rings.json"
 
 if [ "$(id -u)" != 0 ]; then echo "iperf3-vxlan: skipped: needs root (network namespaces)"; exit 0; fi
 for c in ip ethtool iperf3 node; do
@@ -130,7 +130,7 @@ datagrams() {
   node "$cli" ctl adapters --json --socket "$SOCK" | node -e 'let n=0; for (const a of JSON.parse(require("fs").readFileSync(0,"utf8"))) n+=a.rxFrames+a.txFrames+a.dropped-(a.drops.kernelQueue||0); console.log(n)'
 }
 
-# rxFrames + dropped (all reasons) of A's adapter: every datagram that reached its sockets.
+# rxFrames + dropped (all reasons) of A's adapter: every datagram that reached its socket.
 offered_at_a() {
   node "$cli" ctl adapters --json --socket "$SOCK" | node -e 'const a=JSON.parse(require("fs").readFileSync(0,"utf8")).find((x)=>x.port==="vale0:nsa"); console.log(a?a.rxFrames+a.dropped:0)'
 }
