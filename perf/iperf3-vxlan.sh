@@ -9,6 +9,7 @@
 #   sudo perf/iperf3-vxlan.sh                            # modes "threads main", 8 s each
 #   sudo DURATION=5 MODES="threads" perf/iperf3-vxlan.sh
 #   sudo BEFORE=/path/to/older/dist/cli/vswitch.js MODES="before main threads" perf/iperf3-vxlan.sh
+#   sudo NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" MODES=threads perf/iperf3-vxlan.sh   # profiles, one per thread
 #
 # MODES: threads = `vswitch serve` as shipped (VXLAN adapters in Workers of their own);
 #        main = `vswitch serve --no-adapter-threads` (adapters on the daemon's main thread);
@@ -21,6 +22,9 @@ ROOT=$(cd "$HERE/.." && pwd)
 VSWITCH=${VSWITCH:-$ROOT/dist/cli/vswitch.js}
 DURATION=${DURATION:-8}
 MODES=${MODES:-threads main}
+TESTS=${TESTS:-tcp udp}     # which iperf3 tests: tcp, udp
+NODE_FLAGS=${NODE_FLAGS:-}  # extra node flags for `vswitch serve`, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+SERVE_ARGS=${SERVE_ARGS:-}  # extra arguments for `vswitch serve`, e.g. "--config big-rings.json"
 
 if [ "$(id -u)" != 0 ]; then echo "iperf3-vxlan: skipped: needs root (network namespaces)"; exit 0; fi
 for c in ip ethtool iperf3 node; do
@@ -94,12 +98,41 @@ udp_figures() {
 
 run_iperf() { # client-ns server-ns server-ip label
   local c=$1 s=$2 ip=$3 label=$4
-  ip netns exec $s iperf3 -s -B $ip -D -1 >/dev/null 2>&1
-  sleep 0.5
-  echo "$label TCP:  $(ip netns exec $c iperf3 -c $ip -t $DURATION -J 2>/dev/null | tcp_rate)"
-  ip netns exec $s iperf3 -s -B $ip -D -1 >/dev/null 2>&1
-  sleep 0.5
-  echo "$label UDP 64 B: $(ip netns exec $c iperf3 -c $ip -u -b 0 -l 64 -t $DURATION -J 2>/dev/null | udp_figures)"
+  case " $TESTS " in *" tcp "*)
+    ip netns exec $s iperf3 -s -B $ip -D -1 >/dev/null 2>&1
+    sleep 0.5
+    echo "$label TCP:  $(ip netns exec $c iperf3 -c $ip -t $DURATION -J 2>/dev/null | tcp_rate)" ;;
+  esac
+  case " $TESTS " in *" udp "*)
+    ip netns exec $s iperf3 -s -B $ip -D -1 >/dev/null 2>&1
+    sleep 0.5
+    local before=
+    [ -n "${cli:-}" ] && before=$(offered_at_a)
+    ip netns exec $c iperf3 -c $ip -u -b 0 -l 64 -t $DURATION -J >"$TMP/udp.json" 2>/dev/null || true
+    echo "$label UDP 64 B: $(udp_figures <"$TMP/udp.json")"
+    if [ -n "$before" ]; then
+      # Every datagram iperf3 sent reached A's adapter socket: delivered into the switch or
+      # dropped by a reason (kernelQueue included). A few ARP/control frames ride along.
+      sleep 0.2
+      local after sent
+      after=$(offered_at_a)
+      sent=$(node -e 'const j=JSON.parse(require("fs").readFileSync(0,"utf8")); console.log(j.end&&j.end.sum?j.end.sum.packets:0)' <"$TMP/udp.json")
+      echo "  accounting at A's adapter during the UDP test: in + dropped grew by $((after - before)) for $sent datagrams sent by iperf3 ($(node -e "console.log(($sent>0?100*($((after - before))-$sent)/$sent:0).toFixed(2))")% off)"
+    fi ;;
+  esac
+}
+
+# utime and stime (clock ticks) of the serve process, all threads.
+serve_cpu() { awk '{print $14, $15}' /proc/$SERVE_PID/stat; }
+# Datagrams the two adapters handled: received, sent, or read and dropped (not those the kernel
+# dropped before the adapter saw them).
+datagrams() {
+  node "$cli" ctl adapters --json --socket "$SOCK" | node -e 'let n=0; for (const a of JSON.parse(require("fs").readFileSync(0,"utf8"))) n+=a.rxFrames+a.txFrames+a.dropped-(a.drops.kernelQueue||0); console.log(n)'
+}
+
+# rxFrames + dropped (all reasons) of A's adapter: every datagram that reached its socket.
+offered_at_a() {
+  node "$cli" ctl adapters --json --socket "$SOCK" | node -e 'const a=JSON.parse(require("fs").readFileSync(0,"utf8")).find((x)=>x.port==="vale0:nsa"); console.log(a?a.rxFrames+a.dropped:0)'
 }
 
 adapters() {
@@ -116,17 +149,25 @@ for mode in $MODES; do
     before) flags= cli=${BEFORE:?set BEFORE=path/to/dist/cli/vswitch.js for mode before} ;;
     *) echo "unknown mode $mode (threads, main, before)"; exit 1 ;;
   esac
-  ip netns exec $NS_SW node "$cli" serve --socket "$SOCK" $flags >"$TMP/serve.log" 2>&1 &
+  ip netns exec $NS_SW node $NODE_FLAGS "$cli" serve --socket "$SOCK" $flags $SERVE_ARGS >"$TMP/serve.log" 2>&1 &
   SERVE_PID=$!
-  for _ in $(seq 100); do grep -q listening "$TMP/serve.log" 2>/dev/null && break; sleep 0.1; done
+  for _ in $(seq 600); do grep -q listening "$TMP/serve.log" 2>/dev/null && break; sleep 0.1; done
+  grep -q listening "$TMP/serve.log" || { echo "vswitch serve ($mode) did not start in 60 s:"; cat "$TMP/serve.log"; exit 1; }
   node "$cli" ctl attach vale0:nsa --vxlan --local 10.99.1.1:4789 --remote 10.99.1.2:4789 --vni 42 --socket "$SOCK" >/dev/null
   node "$cli" ctl attach vale0:nsb --vxlan --local 10.99.2.1:4789 --remote 10.99.2.2:4789 --vni 42 --socket "$SOCK" >/dev/null
   ip netns exec $NS_A ping -q -c 2 -W 2 192.168.42.2 >/dev/null || echo "vswitch ($mode): ping failed"
+  cpu0=$(serve_cpu) dg0=$(datagrams)
   run_iperf $NS_A $NS_B 192.168.42.2 "vswitch VXLAN ($mode)"
+  cpu1=$(serve_cpu) dg1=$(datagrams)
+  # CPU time of the whole serve process (all threads) per datagram it moved: less noisy than
+  # rates on shared cores, which depend on how much CPU the threads were given.
+  echo "  serve used $(node -e "const [u0,s0]='$cpu0'.split(' ').map(Number),[u1,s1]='$cpu1'.split(' ').map(Number),t=$(getconf CLK_TCK),d=$dg1-$dg0;
+    console.log(((u1-u0)/t).toFixed(2)+' s user + '+((s1-s0)/t).toFixed(2)+' s system for '+d+' datagrams handled: '+(1e6*(u1-u0+s1-s0)/t/Math.max(d,1)).toFixed(2)+' µs per datagram ('+(1e6*(u1-u0)/t/Math.max(d,1)).toFixed(2)+' user)')")"
   echo " vswitch ctl adapters after the run:"
   adapters
   kill $SERVE_PID; wait $SERVE_PID 2>/dev/null || true
   SERVE_PID=
 done
+cli=
 ip netns exec $NS_C ping -q -c 2 -W 2 192.168.43.2 >/dev/null || echo "linux bridge: ping failed"
 run_iperf $NS_C $NS_D 192.168.43.2 "Linux bridge over veths"

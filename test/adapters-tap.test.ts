@@ -64,8 +64,10 @@ t.test('the same through vswitch serve: ctl attach --tap --netns, ping, ctl deta
   const ping = await promisify(execFile)('ip', ['netns', 'exec', ns[0], 'ping', '-c', '3', '-i', '0.2', '-W', '2', '192.168.78.2'], { encoding: 'utf8' })
     .catch((e: { stdout?: string; stderr?: string }) => ({ stdout: `${e.stdout ?? ''}${e.stderr ?? ''}` }));
   t.match(ping.stdout, /3 packets transmitted, 3 received/, 'namespace a pings namespace b through the daemon');
-  const ad = JSON.parse((await ctl('adapters', '--json')).stdout) as { port: string; kind: string; rxFrames: number; txFrames: number }[];
+  const ad = JSON.parse((await ctl('adapters', '--json')).stdout) as { port: string; kind: string; rxFrames: number; txFrames: number; thread?: number; drops: Record<string, number> }[];
   t.same(ad.map((a) => [a.port, a.kind]), [['vale0:t0', 'tap'], ['vale0:t1', 'tap']]);
+  t.ok(ad[0].thread! > 0 && ad[1].thread! > 0 && ad[0].thread !== ad[1].thread, `serve runs each TAP adapter in a Worker of its own (threads ${ad.map((a) => a.thread).join(', ')})`);
+  t.equal(ad[0].drops.kernelQueue, 0, 'its socket\'s kernel queue drops are read too (none here)');
   t.ok(ad.every((a) => a.rxFrames >= 4 && a.txFrames >= 4), `ARP and echoes both ways (${ad.map((a) => `${a.rxFrames}/${a.txFrames}`).join(', ')})`);
   for (const i of [0, 1]) {
     const r = await ctl('detach', `vale0:t${i}`);

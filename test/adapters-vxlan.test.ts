@@ -166,6 +166,57 @@ t.test('loopback: outer UDP source port by flow hash (RFC 7348 §5)', async (t) 
   t.ok(flowHash(frame(1), 0, 60) === flowHash(frame(1), 0, 60) && flowHash(frame(1), 0, 60) !== flowHash(frame(2), 0, 60), 'flowHash depends on the L4 ports');
 });
 
+t.test('loopback: a burst from a remote arrives whole and in order; strangers counted; the UDP port is exclusive, even to SO_REUSEADDR', async (t) => {
+  const sw = new Switch({ name: `vx-burst-${process.pid}` });
+  const r1 = await udp('127.0.0.1');
+  const stranger = await udp('127.0.0.2');
+  const lport = await freeUdpPort();
+  const up = await attachVxlan(sw, 'vale0:up', { local: `127.0.0.1:${lport}`, remotes: [`127.0.0.1:${r1.address().port}`], vni: 42 });
+  const b = await sw.open('vale0:b');
+  t.teardown(async () => {
+    r1.close();
+    stranger.close();
+    await up.close();
+    await b.close();
+    await sw.close();
+  });
+
+  // The adapter binds its UDP port without SO_REUSEADDR, so no other socket can take the port
+  // and receive the tunnel's traffic, not even one that asks for SO_REUSEADDR itself.
+  for (const reuseAddr of [false, true]) {
+    const other = createSocket({ type: 'udp4', reuseAddr });
+    const bindErr = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
+      other.once('error', (e) => resolve(e));
+      other.bind(lport, '127.0.0.1', () => resolve(null));
+    });
+    other.close();
+    t.equal(bindErr?.code, 'EADDRINUSE', `a socket ${reuseAddr ? 'with' : 'without'} SO_REUSEADDR cannot bind the adapter's address:port`);
+  }
+
+  // 1000 datagrams (port b's RX ring holds 1023) sent while this thread (the adapter's) is busy
+  // sending them: they wait in the kernel's queue and are read one after another. One from a
+  // stranger in the middle.
+  const N = 1000;
+  const sent: Promise<void>[] = [];
+  for (let i = 0; i < N; i++) {
+    sent.push(sendTo(r1, vxlanEncap(42, ethFrame(BCAST, '02:00:00:00:00:01', i, 60 + (i % 7) * 100)), lport));
+    if (i === N / 2) sent.push(sendTo(stranger, vxlanEncap(42, ethFrame(BCAST, '02:00:00:00:00:09', 0xffff)), lport, '127.0.0.1'));
+  }
+  await Promise.all(sent);
+  const got: number[] = [];
+  const done = await waitFor(() => {
+    for (let f = b.recv(); f; f = b.recv()) got.push(f[14] | (f[15] << 8));
+    return got.length >= N;
+  }, 10_000);
+  const s = up.stats();
+  t.ok(done, `all ${N} frames reached port b (${got.length}; adapter rx ${s.rxFrames}, drops ${JSON.stringify(s.drops)})`);
+  t.same(got, Array.from({ length: N }, (_, i) => i & 0xffff), 'in the order sent, none from the stranger');
+  t.equal(s.rxFrames, N, 'rxFrames counts every datagram of the remote');
+  t.equal(s.remotes![0].rxFrames, N, 'all attributed to the remote');
+  t.equal(s.drops.unknownSource, 1, 'the stranger\'s datagram: unknownSource');
+  t.equal(s.dropped, 1, 'nothing else dropped');
+});
+
 const id = process.pid % 100000;
 const NS = { sw: `vsw-sw-${id}`, a: `vsw-a-${id}`, b: `vsw-b-${id}` };
 const DIST = join(REPO, 'dist/test/fixtures');

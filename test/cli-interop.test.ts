@@ -88,8 +88,9 @@ t.test('attach QEMU stream, dgram and VXLAN ports from the CLI; capture a port',
     'serve runs the dgram and VXLAN adapters in Workers of their own');
   t.ok(by('vale0:vm1').thread! > 0, 'and the stream adapter too');
   t.equal(by('vale0:vm3').drops.kernelQueue, 0, 'kernel queue drops are reported (none here)');
+  t.equal((by('vale0:vm1') as { txQueuedBytes?: number }).txQueuedBytes, 0, 'a stream adapter reports the bytes it holds for its peer (none here)');
   r = await ctl('adapters');
-  t.match(r.stdout, /PORT\s+KIND\s+LOCAL\s+THREAD\s+IN\s+OUT\s+DROPPED\s+BY REASON\s+RING FULL/);
+  t.match(r.stdout, /PORT\s+KIND\s+LOCAL\s+THREAD\s+IN\s+OUT\s+DROPPED\s+BY REASON\s+RING FULL\s+QUEUED/);
   r = await ctl('detach', 'vale0:vm3');
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /detached qemu-dgram from vale0:vm3: 0 frames in, 1 out/);

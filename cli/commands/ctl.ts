@@ -299,16 +299,18 @@ const adapters: Sub<object> = {
   handler: (argv) => withClient(argv, async (c) => {
     const all = await c.request<{
       port: string; kind: string; local: string; rxFrames: number; txFrames: number; dropped: number; drops: Record<string, number>;
-      switch: { rxDropRingFull: number } | null; thread?: number;
+      switch: { rxDropRingFull: number } | null; thread?: number; txQueuedBytes?: number;
     }[]>('adapters');
     if (argv.json) return json(all);
     if (all.length === 0) return out('no adapters attached\n');
     // RING FULL: frames for the peer the switch dropped because the adapter did not empty its
     // port's RX ring in time (the port's rxDropRingFull). THREAD: the Worker running the adapter.
-    out(table(['PORT', 'KIND', 'LOCAL', 'THREAD', 'IN', 'OUT', 'DROPPED', 'BY REASON', 'RING FULL'], all.map((a) => [
+    // QUEUED: bytes a stream adapter holds for a peer that has not read them yet.
+    out(table(['PORT', 'KIND', 'LOCAL', 'THREAD', 'IN', 'OUT', 'DROPPED', 'BY REASON', 'RING FULL', 'QUEUED'], all.map((a) => [
       a.port, a.kind, a.local, a.thread ?? 'main', a.rxFrames, a.txFrames, a.dropped,
       Object.entries(a.drops).filter(([, v]) => v > 0).map(([k, v]) => `${k}=${v}`).join(' ') || '-',
       a.switch ? a.switch.rxDropRingFull : '-',
+      a.txQueuedBytes ?? '-',
     ])));
   }),
 };

@@ -46,7 +46,7 @@ export const DROP_REASONS = [
   'noPeer',
   /** The operating system refused to send (e.g. EMSGSIZE, unreachable). */
   'txError',
-  /** The peer reads too slowly: its socket's send queue is over the limit. */
+  /** The peer reads too slowly: its socket's send queue is over the limit (datagrams queued, or a stream's maxQueueBytes). */
   'backpressure',
   /**
    * Datagrams the kernel discarded because the adapter's UDP socket receive queue was full (the
@@ -81,6 +81,13 @@ export interface AdapterStats {
   /** Stream adapters: connections refused because a peer was already connected. */
   refused?: number;
   connected?: boolean;
+  /**
+   * Stream adapters: bytes (frames and length prefixes) written for the peer that it has not read
+   * yet, beyond the kernel's socket buffer, now and at most so far. Frames that would take it over
+   * maxQueueBytes are dropped (drops.backpressure).
+   */
+  txQueuedBytes?: number;
+  txQueuedPeak?: number;
   /** Where the adapter listens or is bound, e.g. `unix:/run/vm1.sock`, `tcp:127.0.0.1:5600`, `127.0.0.1:4789`. */
   local: string;
   /** VXLAN: per remote counters; MAC addresses learned behind remotes. */
@@ -261,8 +268,6 @@ export abstract class AdapterBase extends EventEmitter implements Adapter {
   #closed = false;
   #closing: Promise<void> | null = null;
   #loop: Promise<void> | null = null;
-  /** Resolved by subclasses when the peer's send queue drains (backpressure). */
-  protected drainWait: Promise<void> | null = null;
   /** Largest RX batch handed to deliver(). */
   protected rxBatchMax = 256;
 
@@ -344,10 +349,6 @@ export abstract class AdapterBase extends EventEmitter implements Adapter {
     const port = this.port;
     for (;;) {
       if (this.#closed) return;
-      if (this.drainWait) {
-        await this.drainWait;
-        continue;
-      }
       if (port.closed) break;
       if (port.pending === 0) {
         const ok = await port.waitAsync();

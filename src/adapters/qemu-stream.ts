@@ -57,7 +57,11 @@ export interface QemuStreamOptions {
   mode?: number;
   /** Replace a stale unix socket file (nobody accepts on it). Default true. A live one is an error. */
   replaceStale?: boolean;
-  /** Bytes queued towards a slow peer before the adapter stops reading the port's RX ring (then the switch drops and counts rxDropRingFull). Default 4 MiB. */
+  /**
+   * Most bytes (frames with their length prefixes) the adapter holds for a peer that reads
+   * slowly, beyond what the kernel's socket buffer took. Frames that would go over it are dropped
+   * and counted (backpressure); one frame is always accepted when nothing is queued. Default 4 MiB.
+   */
   maxQueueBytes?: number;
 }
 
@@ -69,6 +73,8 @@ export class QemuStreamAdapter extends AdapterBase {
   #decoder: StreamDecoder;
   #local: string;
   #maxQueue: number;
+  /** Most bytes ever held for a peer (txQueuedPeak). */
+  #queuedPeak = 0;
   connections = 0;
   disconnects = 0;
   /** Connections refused because a peer was already connected. */
@@ -147,7 +153,6 @@ export class QemuStreamAdapter extends AdapterBase {
     this.#peer = null;
     this.#decoder.end();
     this.disconnects++;
-    this.drainWait = null;
     this.emit('disconnect');
   }
 
@@ -157,15 +162,25 @@ export class QemuStreamAdapter extends AdapterBase {
       for (let i = 0; i < b.count; i++) if (b.length(i) > 0) this.drops.noPeer++;
       return;
     }
+    // Take frames while what the peer has not read yet stays within maxQueueBytes; drop the rest
+    // of the batch (the adapter keeps draining the port's RX ring, so the switch never blocks on a
+    // slow peer and every frame is accounted here: written, or dropped by reason).
+    const queued = s.writableLength;
+    const room = this.#maxQueue - queued;
     let total = 0;
+    let last = -1;
     for (let i = 0; i < b.count; i++) {
       const len = b.length(i);
-      if (len > 0) total += 4 + len;
+      if (len === 0) continue;
+      if (total + 4 + len > room && !(queued === 0 && total === 0)) break;
+      total += 4 + len;
+      last = i;
     }
+    for (let i = last + 1; i < b.count; i++) if (b.length(i) > 0) this.drops.backpressure++;
     if (total === 0) return;
     const out = Buffer.allocUnsafe(total);
     let o = 0;
-    for (let i = 0; i < b.count; i++) {
+    for (let i = 0; i <= last; i++) {
       const len = b.length(i);
       if (len === 0) continue;
       const off = b.offset(i);
@@ -179,23 +194,22 @@ export class QemuStreamAdapter extends AdapterBase {
       this.txBytes += len;
       if (this.taps.length) this.tapTx(buf, off, len);
     }
-    s.write(out);
-    if (s.writableLength > this.#maxQueue && this.drainWait === null) {
-      this.drainWait = new Promise<void>((resolve) => {
-        const done = () => {
-          s.off('drain', done);
-          s.off('close', done);
-          this.drainWait = null;
-          resolve();
-        };
-        s.on('drain', done);
-        s.on('close', done);
-      });
-    }
+    s.write(out); // one write per batch
+    const now = s.writableLength;
+    if (now > this.#queuedPeak) this.#queuedPeak = now;
+  }
+
+  /** Bytes written to the peer that it has not read yet and the kernel's socket buffer did not take. */
+  get queuedBytes(): number {
+    const s = this.#peer;
+    return s === null ? 0 : s.writableLength;
   }
 
   override stats(): AdapterStats {
-    return { ...this.baseStats(), connections: this.connections, disconnects: this.disconnects, refused: this.refused, connected: this.connected };
+    return {
+      ...this.baseStats(), connections: this.connections, disconnects: this.disconnects, refused: this.refused, connected: this.connected,
+      txQueuedBytes: this.queuedBytes, txQueuedPeak: this.#queuedPeak,
+    };
   }
 
   protected async shutdown(): Promise<void> {
@@ -264,6 +278,8 @@ async function unixSocketLive(path: string): Promise<boolean> {
  */
 export async function attachQemuStream(sw: SwitchRef, portName: string, spec: StreamSpec | string, opts: QemuStreamOptions = {}): Promise<QemuStreamAdapter> {
   const parsed = parseStreamSpec(spec);
+  const mq = opts.maxQueueBytes;
+  if (mq !== undefined && !(Number.isInteger(mq) && mq >= 0)) throw adapterError(`maxQueueBytes must be a non-negative integer, got ${String(mq)}`);
   if (parsed.type === 'unix') {
     const path = parsed.path!;
     const st = await lstat(path).catch(() => null);

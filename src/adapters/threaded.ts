@@ -15,14 +15,15 @@
  * | word                | what                                                           |
  * |---------------------|----------------------------------------------------------------|
  * | 0..7                | rxFrames, rxBytes, txFrames, txBytes, connections, disconnects, refused, connected (0/1) |
- * | 8..8+D-1            | drops by reason, in DROP_REASONS order (D reasons)             |
- * | 8+D + 3r .. +2      | VXLAN remote r: rxFrames, txFrames, learned                    |
+ * | 8..9                | txQueuedBytes, txQueuedPeak (stream adapters)                  |
+ * | 10..10+D-1          | drops by reason, in DROP_REASONS order (D reasons)             |
+ * | 10+D + 3r .. +2     | VXLAN remote r: rxFrames, txFrames, learned                    |
  *
  * Differences from in-thread adapters: frame taps (addTap, capture's 'adapter' mode) need the
  * frames in this thread and are not offered (capture uses a mirror port instead); VXLAN adapters
  * in Workers do not share a UDP endpoint with each other (each Worker binds its own socket); the
- * Worker keeps the process running until close(). VXLAN, QEMU dgram and QEMU stream adapters
- * can run this way; TAP adapters (a socat child process and a dgram socket) run in-thread.
+ * Worker keeps the process running until close(). VXLAN, QEMU dgram, QEMU stream and TAP adapters
+ * can run this way (a TAP adapter's socat child is started and stopped by its Worker).
  */
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
@@ -37,19 +38,21 @@ import {
 import { SocketDrops, type SocketDropsSource } from './kernel-drops.js';
 import type { QemuDgramOptions } from './qemu-dgram.js';
 import type { QemuStreamOptions, StreamSpec } from './qemu-stream.js';
+import type { TapOptions } from './tap.js';
 import type { VxlanOptions } from './vxlan.js';
 
 /** How often a Worker copies its counters into the shared buffer. */
 export const PUBLISH_MS = 10;
-export const FIXED_WORDS = 8;
+export const FIXED_WORDS = 10;
 export const MAX_REMOTES = 256;
 export const COUNTER_WORDS = FIXED_WORDS + DROP_REASONS.length + 3 * MAX_REMOTES;
 
-/** What to run in the Worker: the same options as attachVxlan / attachQemuDgram / attachQemuStream. */
+/** What to run in the Worker: the same options as attachVxlan / attachQemuDgram / attachQemuStream / attachTap. */
 export type WorkerAdapterSpec =
   | { kind: 'vxlan'; port: string; options: VxlanOptions }
   | { kind: 'qemu-dgram'; port: string; options: QemuDgramOptions }
-  | { kind: 'qemu-stream'; port: string; addr: StreamSpec | string; options?: QemuStreamOptions };
+  | { kind: 'qemu-stream'; port: string; addr: StreamSpec | string; options?: QemuStreamOptions }
+  | { kind: 'tap'; port: string; options: TapOptions };
 
 /** @internal Messages between the handle and its Worker. */
 export interface WorkerReady {
@@ -147,6 +150,8 @@ export class WorkerAdapter extends EventEmitter implements Adapter {
       s.disconnects = c[5];
       s.refused = c[6];
       s.connected = c[7] === 1;
+      s.txQueuedBytes = c[8];
+      s.txQueuedPeak = c[9];
     }
     if (this.#remotes) {
       const base = FIXED_WORDS + DROP_REASONS.length;

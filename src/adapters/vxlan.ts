@@ -115,11 +115,7 @@ export const VXLAN_SRC_PORT_MAX = 65535;
  * source port, so the receiving host spreads flows over its CPUs without reordering any.
  */
 export function flowHash(b: Uint8Array, off: number, len: number): number {
-  let h = 0x811c9dc5;
-  const mix = (from: number, to: number) => {
-    for (let i = from; i < to; i++) h = Math.imul(h ^ b[i], 0x01000193);
-  };
-  mix(off, off + 14);
+  let h = mixBytes(0x811c9dc5, b, off, off + 14);
   let et = (b[off + 12] << 8) | b[off + 13];
   let l3 = off + 14;
   if (et === 0x8100 && len >= 18) {
@@ -130,20 +126,26 @@ export function flowHash(b: Uint8Array, off: number, len: number): number {
   if (et === 0x0800 && l3 + 20 <= end) {
     const ihl = (b[l3] & 0x0f) * 4;
     const proto = b[l3 + 9];
-    mix(l3 + 9, l3 + 10);
-    mix(l3 + 12, l3 + 20);
+    h = mixBytes(h, b, l3 + 9, l3 + 10);
+    h = mixBytes(h, b, l3 + 12, l3 + 20);
     const firstFrag = ((b[l3 + 6] & 0x1f) | b[l3 + 7]) === 0;
-    if (firstFrag && (proto === 6 || proto === 17 || proto === 132) && l3 + ihl + 4 <= end) mix(l3 + ihl, l3 + ihl + 4);
+    if (firstFrag && (proto === 6 || proto === 17 || proto === 132) && l3 + ihl + 4 <= end) h = mixBytes(h, b, l3 + ihl, l3 + ihl + 4);
   } else if (et === 0x86dd && l3 + 40 <= end) {
     const proto = b[l3 + 6];
-    mix(l3 + 6, l3 + 7);
-    mix(l3 + 8, l3 + 40);
-    if ((proto === 6 || proto === 17 || proto === 132) && l3 + 44 <= end) mix(l3 + 40, l3 + 44);
+    h = mixBytes(h, b, l3 + 6, l3 + 7);
+    h = mixBytes(h, b, l3 + 8, l3 + 40);
+    if ((proto === 6 || proto === 17 || proto === 132) && l3 + 44 <= end) h = mixBytes(h, b, l3 + 40, l3 + 44);
   }
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   return h >>> 0;
+}
+
+/** FNV-1a over b[from, to), continuing from h. */
+function mixBytes(h: number, b: Uint8Array, from: number, to: number): number {
+  for (let i = from; i < to; i++) h = Math.imul(h ^ b[i], 0x01000193);
+  return h;
 }
 
 /** Binds a UDP socket to a free port in 49152–65535 on `host` and connects it to `r`. */
@@ -254,6 +256,8 @@ async function endpointFor(local: HostPort, recvBufferSize: number): Promise<End
     if (pending) return pending;
   }
   const p = (async () => {
+    // No SO_REUSEADDR: no other socket, of this program or another, can bind this address:port
+    // and receive the tunnel's datagrams.
     const sock = createSocket({ type: local.family === 6 ? 'udp6' : 'udp4' });
     try {
       sock.bind(local.port, local.host);
@@ -296,6 +300,13 @@ export class VxlanAdapter extends AdapterBase {
   readonly #maxQueue: number;
   readonly #local: string;
   readonly #onSent: (err: Error | null) => void;
+  /** The entry learned or refreshed last, and its MAC as two integers (see onDatagram). */
+  #last: MacEntry | null = null;
+  #lastHi = 0;
+  #lastLo = 0;
+  /** Outgoing datagram buffer, header in place; replaced when a queued send still holds it. */
+  #out: Buffer;
+  #outHeld = false;
 
   /** @internal use attachVxlan */
   constructor(sw: SwitchRef, port: Port, ep: Endpoint, remotes: Remote[], opts: VxlanOptions) {
@@ -304,6 +315,7 @@ export class VxlanAdapter extends AdapterBase {
     this.#ep = ep;
     this.#remotes = remotes;
     this.#hdr = vxlanHeader(opts.vni);
+    this.#out = this.#newOut();
     this.#ageingMs = (opts.ageing ?? 300) * 1000;
     this.#maxMacs = opts.maxMacs ?? 8192;
     this.#maxQueue = opts.maxQueue ?? 4096;
@@ -342,21 +354,16 @@ export class VxlanAdapter extends AdapterBase {
       this.drops.oversize++;
       return;
     }
-    // Learn the inner source MAC behind remote r (unicast sources only).
+    // Learn the inner source MAC behind remote r (unicast sources only). A run of frames from
+    // one source (a TCP stream) refreshes the entry it found last without a table lookup.
     const src = VXLAN_HEADER_LEN + 6;
     if ((msg[src] & 1) === 0) {
-      const k = macKey(msg, src);
-      const e = this.#macs.get(k);
       const now = performance.now();
-      if (e !== undefined && e.remote === r) e.seen = now;
-      else {
-        if (e !== undefined) this.#macs.delete(k);
-        else if (this.#macs.size >= this.#maxMacs) {
-          const oldest = this.#macs.keys().next();
-          if (!oldest.done) this.#macs.delete(oldest.value);
-        }
-        this.#macs.set(k, { remote: r, seen: now });
-      }
+      const hi = (msg[src] << 8) | msg[src + 1];
+      const lo = (msg[src + 2] << 24) | (msg[src + 3] << 16) | (msg[src + 4] << 8) | msg[src + 5];
+      const last = this.#last;
+      if (last !== null && last.remote === r && hi === this.#lastHi && lo === this.#lastLo) last.seen = now;
+      else this.#learn(msg, src, r, now, hi, lo);
     }
     remotes[r].rxFrames++;
     try {
@@ -366,6 +373,24 @@ export class VxlanAdapter extends AdapterBase {
       if (this.port.closed) void this.close();
       else this.emit('warning', e);
     }
+  }
+
+  #learn(buf: Uint8Array, src: number, r: number, now: number, hi: number, lo: number): void {
+    const k = macKey(buf, src);
+    let e = this.#macs.get(k);
+    if (e !== undefined && e.remote === r) e.seen = now;
+    else {
+      if (e !== undefined) this.#macs.delete(k);
+      else if (this.#macs.size >= this.#maxMacs) {
+        const oldest = this.#macs.keys().next();
+        if (!oldest.done) this.#macs.delete(oldest.value);
+      }
+      e = { remote: r, seen: now };
+      this.#macs.set(k, e);
+    }
+    this.#last = e;
+    this.#lastHi = hi;
+    this.#lastLo = lo;
   }
 
   protected deliver(buf: Uint8Array, b: { count: number; offset(i: number): number; length(i: number): number }): void {
@@ -380,12 +405,15 @@ export class VxlanAdapter extends AdapterBase {
         const e = this.#macs.get(macKey(buf, off));
         if (e !== undefined) {
           if (now - e.seen <= this.#ageingMs) target = e.remote;
-          else this.#macs.delete(macKey(buf, off));
+          else {
+            this.#macs.delete(macKey(buf, off));
+            if (e === this.#last) this.#last = null;
+          }
         }
       }
       const flow = remotes[0].socks.length > 1 ? flowHash(buf, off, len) : 0;
-      const out = Buffer.allocUnsafe(VXLAN_HEADER_LEN + len);
-      this.#hdr.copy(out, 0);
+      // Header and frame go into one reused buffer (the header is written once).
+      const out = this.#out;
       out.set(buf.subarray(off, off + len), VXLAN_HEADER_LEN);
       if (this.taps.length) this.tapTx(buf, off, len);
       if (target >= 0) {
@@ -393,7 +421,18 @@ export class VxlanAdapter extends AdapterBase {
       } else {
         for (let k = 0; k < remotes.length; k++) this.#send(out, len, remotes[k], flow);
       }
+      if (this.#outHeld) {
+        // A send waits in the socket's queue and still holds the buffer: take a fresh one.
+        this.#out = this.#newOut();
+        this.#outHeld = false;
+      }
     }
+  }
+
+  #newOut(): Buffer {
+    const out = Buffer.allocUnsafe(VXLAN_HEADER_LEN + 65536);
+    this.#hdr.copy(out, 0);
+    return out;
   }
 
   #send(out: Buffer, len: number, r: Remote, flow: number): void {
@@ -408,9 +447,11 @@ export class VxlanAdapter extends AdapterBase {
     this.txFrames++;
     this.txBytes += len;
     // Connected: no address to resolve per call; no callback: a failed send is counted by the
-    // socket's 'error' handler (txError).
-    if (connected) sock.send(out);
-    else sock.send(out, r.port, r.host, this.#onSent);
+    // socket's 'error' handler (txError). Node sends at once when the socket's queue is empty and
+    // keeps (a view of) the buffer only when it had to queue the datagram.
+    if (connected) sock.send(out, 0, VXLAN_HEADER_LEN + len);
+    else sock.send(out, 0, VXLAN_HEADER_LEN + len, r.port, r.host, this.#onSent);
+    if (sock.getSendQueueCount() > 0) this.#outHeld = true;
   }
 
   /** Learned inner MAC → remote entries (live ones), for tools and tests. */

@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { DROP_REASONS, type AdapterBase } from './common.js';
 import { attachQemuDgram } from './qemu-dgram.js';
 import { attachQemuStream } from './qemu-stream.js';
+import { attachTap } from './tap.js';
 import { attachVxlan } from './vxlan.js';
 import { FIXED_WORDS, PUBLISH_MS, type FromWorker, type WorkerAdapterSpec } from './threaded.js';
 
@@ -24,6 +25,8 @@ function publish(a: AdapterBase): void {
   c[5] = s.disconnects ?? 0;
   c[6] = s.refused ?? 0;
   c[7] = s.connected ? 1 : 0;
+  c[8] = s.txQueuedBytes ?? 0;
+  c[9] = s.txQueuedPeak ?? 0;
   for (let i = 0; i < DROP_REASONS.length; i++) c[FIXED_WORDS + i] = s.drops[DROP_REASONS[i]];
   if (s.remotes) {
     const base = FIXED_WORDS + DROP_REASONS.length;
@@ -42,6 +45,7 @@ async function main(): Promise<void> {
       case 'vxlan': a = await attachVxlan(switchName, spec.port, spec.options); break;
       case 'qemu-dgram': a = await attachQemuDgram(switchName, spec.port, spec.options); break;
       case 'qemu-stream': a = await attachQemuStream(switchName, spec.port, spec.addr, spec.options); break;
+      case 'tap': a = await attachTap(switchName, spec.port, spec.options); break;
       default: throw new Error(`no such adapter kind ${JSON.stringify((spec as { kind: unknown }).kind)}`);
     }
   } catch (e) {

@@ -58,9 +58,9 @@ export function checkAttachSpec(raw: unknown): AttachSpec {
 
 export interface AttachOptions {
   /**
-   * Run VXLAN, QEMU dgram and QEMU stream adapters in a Worker of their own (attachInWorker): the
-   * default, and the fast way. false runs them on the calling thread's event loop. TAP adapters
-   * always run on the calling thread.
+   * Run each adapter (VXLAN, QEMU dgram, QEMU stream, TAP) in a Worker of its own
+   * (attachInWorker): the default, and the fast way. false runs them on the calling thread's
+   * event loop.
    */
   threads?: boolean;
 }
@@ -96,6 +96,9 @@ export async function attachFromSpec(sw: Switch, raw: AttachSpec, opts: AttachOp
       }
       return threads ? attachInWorker(sw, { kind: 'vxlan', port: s.port, options: o }) : attachVxlan(sw, s.port, o);
     }
-    case 'tap': return attachTap(sw, s.port, { name: s.name, netns: s.netns, persistent: true });
+    case 'tap': {
+      const o = { name: s.name, netns: s.netns, persistent: true };
+      return threads ? attachInWorker(sw, { kind: 'tap', port: s.port, options: o }) : attachTap(sw, s.port, o);
+    }
   }
 }
