@@ -61,6 +61,18 @@ class Deframer {
   }
 }
 
+/** A word to nap on (Atomics.wait) while waiting for vde_switch to exit in a synchronous cleanup. */
+const nap = new Int32Array(new SharedArrayBuffer(4));
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function runVde(s: PeerScenario, warmup: number, duration: number, window = DEFAULT_VDE_WINDOW): Promise<PeerRun> {
   const dir = mkdtempSync(join(tmpdir(), 'vswitch-bench-vde-'));
   const sock = join(dir, 'sock');
@@ -71,10 +83,21 @@ export async function runVde(s: PeerScenario, warmup: number, duration: number, 
   const cleanup = () => {
     for (const p of plugs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     if (switchPid > 0) {
-      try { process.kill(switchPid, 'SIGTERM'); } catch { /* already gone */ }
+      const pid = switchPid;
       switchPid = 0;
+      try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
+      // It removes its sockets as it exits: wait for that (up to 1 s, then SIGKILL), or the
+      // directory can still gain or lose entries while we remove it (ENOTEMPTY, seen on a
+      // loaded machine, which failed the whole peer and left vde_switch running).
+      const end = Date.now() + 1000;
+      while (alive(pid) && Date.now() < end) Atomics.wait(nap, 0, 0, 10);
+      if (alive(pid)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
     }
-    rmSync(dir, { recursive: true, force: true });
+    try {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 });
+    } catch {
+      // A leftover empty temp directory is not worth failing the benchmark over.
+    }
   };
   // vde_switch is a daemon: do not leave it behind if the bench is interrupted.
   const onSignal = (sig: NodeJS.Signals) => { cleanup(); process.kill(process.pid, sig); };
