@@ -24,7 +24,7 @@ import { BridgeError, bcheck } from './errors.js';
 import {
   BH_AGEING, BH_AREA_OFF, BH_BATCH, BH_BUF_SIZE, BH_EPOCH, BH_MAC_FULL, BH_MAC_OFF, BH_MAC_SETS, BH_MAGIC,
   BH_MAX_PORTS, BH_NAME, BH_LOOKUP, BH_NPORTS, BH_PORTS_OFF, BH_PORT_BYTES, BH_PORT_HIGH, BH_RX_SLOTS, BH_SIZE, BH_TX_SLOTS,
-  BH_VERSION, BRIDGE_MAGIC, BRIDGE_VERSION, COUNTER_NAMES, MAC_ENTRY, BH_FORCED, REGISTRY_HOLDER,
+  BH_VERSION, BRIDGE_MAGIC, BRIDGE_VERSION, COUNTER_INDEX, COUNTER_NAMES, MAC_ENTRY, BH_FORCED, REGISTRY_HOLDER,
   MAC_WAYS, N_COUNTERS, PF_PERSISTENT, PORT_ACTIVE, PORT_CLOSING, PORT_FREE, PT_SIZE, P_BUSY, P_COUNTERS, P_FLAGS,
   P_GEN, P_IF_OFF, P_LAST_B, P_LEASE_OFF, P_NAME, P_OWNER, P_STATE, type PortCounters,
   BH_VLAN_PORTS, BH_MIRRORS, P_VLAN_MODE, P_PVID, P_VLAN_MAP, P_MIRROR_TX, P_MIRROR_RX, PF_MIRROR, VLAN_NONE, VLAN_ACCESS,
@@ -594,7 +594,7 @@ export class Bridge {
   counters(i: number): PortCounters {
     const base = (this.portEntry(i) + P_COUNTERS) >>> 3;
     const out = {} as PortCounters;
-    COUNTER_NAMES.forEach((name, k) => { out[name] = this.region.f64[base + k]; });
+    COUNTER_NAMES.forEach((name, k) => { out[name] = this.region.f64[base + COUNTER_INDEX[k]]; });
     return out;
   }
 

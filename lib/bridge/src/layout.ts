@@ -31,14 +31,19 @@
  * | 92  | forced      | port removals finished by force (something stayed held > 2 s)  |
  * | 96  | lookup[32]  | name of the lookup function (registerLookup)                   |
  *
- * Port table entry (P_*, 1024 bytes per port slot):
+ * Port table entry (P_*, 1024 bytes per port slot), laid out by who writes each cache line
+ * (64 bytes). A line written by one thread and read by another moves between cores at every
+ * write, and a round trip pays for each such line twice; so the words the port's own sender
+ * writes at every txsync (busy, txHwcur, its counters) never share a line with words that
+ * another port's sender writes (the RX ring's lock, lease and counters) or reads at every
+ * delivery (state, gen, pvid):
  *
  * | off | field     | meaning                                                         |
  * |-----|-----------|-----------------------------------------------------------------|
+ * |     |           | line 0: identity and configuration (read by every sender)       |
  * | 0   | state     | 0 free, 1 active, 2 closing (Atomics)                           |
  * | 4   | owner     | thread id + 1 of the thread that sends on this port, 0 unknown |
- * | 8   | busy      | thread id + 1 while that thread runs txsync on this port        |
- * | 12  | flags     | 1 persistent                                                    |
+ * | 12  | flags     | 1 persistent, 2 mirror                                          |
  * | 16  | ifOff     | byte offset of the port's netmap_if                             |
  * | 20  | leaseOff  | byte offset of the RX ring's lease table                        |
  * | 24  | lastA     | learning cache: last source MAC bytes 0-3 (as u32 LE)           |
@@ -48,7 +53,13 @@
  * | 40  | vlanMode  | 0 none (VLAN-unaware), 1 access, 2 trunk                         |
  * | 44  | pvid      | access VLAN, or the trunk's native VLAN (0: untagged dropped)   |
  * | 48  | name[16]  | port name                                                       |
- * | 64  | counters  | Float64 × 48 (C_* below), exact integers up to 2^53             |
+ * |     |           | lines 1–4: counters, Float64 × 32 (C_* below), exact to 2^53    |
+ * | 64  | counters  | 0–23: written by this port's txsync; 24–31: by the senders that |
+ * |     |           | deliver to it, under its RX lock (their own line, 256–319)      |
+ * |     |           | line 5: written only by this port's txsync                      |
+ * | 320 | busy      | thread id + 1 while that thread runs txsync on this port        |
+ * | 324 | txHwcur   | TX: first slot the next txsync reads (the head it consumed last) |
+ * |     |           | line 7: RX side, written by the senders that deliver here       |
  * | 448 | mirrorTx  | slot + 1 of the mirror that gets a copy of what this port sends |
  * | 452 | mirrorRx  | slot + 1 of the mirror that gets a copy of what this port gets  |
  * | 456 | rxLock    | RX ring lock: 0 free, else holder (thread id + 1; registry 0x7fffffff) |
@@ -56,7 +67,6 @@
  * | 464 | rxHwtail  | RX: tail as the switch last published it (nr_hwtail)            |
  * | 468 | leaseHead | RX: oldest lease not yet published                              |
  * | 472 | leaseNext | RX: next lease number                                          |
- * | 476 | txHwcur   | TX: first slot the next txsync reads (the head it consumed last) |
  * | 512 | vlans     | trunk: bitmap of the 4096 VLAN ids it carries                   |
  *
  * MAC table entry (16 bytes, 4-way set associative): w0 = MAC bytes 0-3 (u32 LE),
@@ -66,7 +76,7 @@
  * Who may write what (netmap's netmap_ring / netmap_kring split). A port's user is handed its
  * netmap_if, its two rings and its buffers: it writes head, cur, slots and buffers, and may
  * scribble on anything else in them. Everything the switch relies on for a port lives in the
- * port table entry (words 456..479 above, the kring half) and in the RX lease table, an area
+ * port table entry (busy, txHwcur and the RX words above, the kring half) and in the RX lease table, an area
  * after the port's buffers that no user API points at: ring locks, hwcur/hwtail copies, lease
  * numbers. What a user writes into its own ring header can confuse only its own port, and the
  * switch repairs it (rx-lease.ts, forward.ts: netmap_ring_reinit).
@@ -80,7 +90,7 @@
  */
 
 export const BRIDGE_MAGIC = 0x56414c45;
-export const BRIDGE_VERSION = 2;
+export const BRIDGE_VERSION = 3;
 export const BH_SIZE = 4096;
 export const BH_MAGIC = 0;
 export const BH_VERSION = 4;
@@ -111,7 +121,6 @@ export const BH_LOOKUP = 96;
 export const PT_SIZE = 1024;
 export const P_STATE = 0;
 export const P_OWNER = 4;
-export const P_BUSY = 8;
 export const P_FLAGS = 12;
 export const P_IF_OFF = 16;
 export const P_LEASE_OFF = 20;
@@ -130,10 +139,13 @@ export const P_RX_HWCUR = 460;
 export const P_RX_HWTAIL = 464;
 export const P_LEASE_HEAD = 468;
 export const P_LEASE_NEXT = 472;
-export const P_TX_HWCUR = 476;
 export const P_NAME = 48;
 export const P_COUNTERS = 64;
-export const N_COUNTERS = 48;
+/** Line 5 of the entry: written only by the port's own txsync. */
+export const P_BUSY = 320;
+export const P_TX_HWCUR = 324;
+/** Float64 counter slots from P_COUNTERS (bytes 64–319). */
+export const N_COUNTERS = 32;
 
 export const PORT_FREE = 0;
 export const PORT_ACTIVE = 1;
@@ -163,8 +175,8 @@ export const L_COUNTED = 0x80000000;
 export const REGISTRY_HOLDER = 0x7fffffff;
 
 /**
- * Per-port counters (Float64 indices from P_COUNTERS). Sender-side counters are written only by
- * the port's own txsync; receiver-side ones under the destination RX ring's lock.
+ * Per-port counters (Float64 indices from P_COUNTERS). Sender-side counters (0–23) are written
+ * only by the port's own txsync; receiver-side ones (24–31) under the destination RX ring's lock.
  *
  * Accounting invariant, for every port: txCopies = txDelivered + dropRingFull + dropBadBuf +
  * dropBadLen + dropNoDest + dropBusy + dropVlan + dropLookup, where a frame flooded to k ports makes k copies
@@ -174,37 +186,45 @@ export const REGISTRY_HOLDER = 0x7fffffff;
  */
 export const C_TX_FRAMES = 0;
 export const C_TX_BYTES = 1;
-export const C_RX_FRAMES = 2;
-export const C_RX_BYTES = 3;
-export const C_TX_COPIES = 4;
-export const C_TX_DELIVERED = 5;
-export const C_DROP_RING_FULL = 6;
-export const C_DROP_BAD_BUF = 7;
-export const C_DROP_BAD_LEN = 8;
-export const C_DROP_NO_DEST = 9;
-export const C_DROP_BUSY = 10;
-export const C_RX_DROP_RING_FULL = 11;
-export const C_TX_FLOODED = 12;
-export const C_TX_BATCHES = 13;
-export const C_TX_BAD_HEAD = 14;
-export const C_RX_BAD_HEAD = 15;
-export const C_DROP_VLAN = 16;
-export const C_MIRROR_DROPS = 17;
-export const C_MIRRORED = 18;
+export const C_TX_COPIES = 2;
+export const C_TX_DELIVERED = 3;
+export const C_DROP_RING_FULL = 4;
+export const C_DROP_BAD_BUF = 5;
+export const C_DROP_BAD_LEN = 6;
+export const C_DROP_NO_DEST = 7;
+export const C_DROP_BUSY = 8;
+export const C_TX_FLOODED = 9;
+export const C_TX_BATCHES = 10;
+export const C_TX_BAD_HEAD = 11;
+export const C_DROP_VLAN = 12;
+export const C_MIRROR_DROPS = 13;
+export const C_MIRRORED = 14;
 /** Frames a custom lookup threw on, or answered with something that is no port slot. */
-export const C_DROP_LOOKUP = 19;
+export const C_DROP_LOOKUP = 15;
 /**
  * Times the switch put this port's TX (RX) ring back into a consistent state after its user
  * wrote a head or tail out of place (netmap_ring_reinit); a bad head is also in txBadHead (rxBadHead).
  */
-export const C_TX_REPAIRS = 20;
-export const C_RX_REPAIRS = 21;
+export const C_TX_REPAIRS = 16;
+/** Receiver-side counters: written by the senders that deliver to this port, in a line of their own. */
+export const C_RX_FRAMES = 24;
+export const C_RX_BYTES = 25;
+export const C_RX_DROP_RING_FULL = 26;
+export const C_RX_BAD_HEAD = 27;
+export const C_RX_REPAIRS = 28;
 
+/** Counter names, in the order they are shown. */
 export const COUNTER_NAMES = [
   'txFrames', 'txBytes', 'rxFrames', 'rxBytes', 'txCopies', 'txDelivered', 'dropRingFull', 'dropBadBuf',
   'dropBadLen', 'dropNoDest', 'dropBusy', 'rxDropRingFull', 'txFlooded', 'txBatches', 'txBadHead', 'rxBadHead',
   'dropVlan', 'mirrorDrops', 'mirrored', 'dropLookup', 'txRepairs', 'rxRepairs',
 ] as const;
+/** COUNTER_NAMES[k] is Float64 index COUNTER_INDEX[k] from P_COUNTERS. */
+export const COUNTER_INDEX: readonly number[] = [
+  C_TX_FRAMES, C_TX_BYTES, C_RX_FRAMES, C_RX_BYTES, C_TX_COPIES, C_TX_DELIVERED, C_DROP_RING_FULL, C_DROP_BAD_BUF,
+  C_DROP_BAD_LEN, C_DROP_NO_DEST, C_DROP_BUSY, C_RX_DROP_RING_FULL, C_TX_FLOODED, C_TX_BATCHES, C_TX_BAD_HEAD, C_RX_BAD_HEAD,
+  C_DROP_VLAN, C_MIRROR_DROPS, C_MIRRORED, C_DROP_LOOKUP, C_TX_REPAIRS, C_RX_REPAIRS,
+];
 export type CounterName = typeof COUNTER_NAMES[number];
 export type PortCounters = Record<CounterName, number>;
 

@@ -56,7 +56,7 @@ export class MacTable {
     if (u32[pw + (P_LAST_A >>> 2)] === a && u32[pw + (P_LAST_B >>> 2)] === bv) {
       const w = u32[pw + (P_LAST_ENT >>> 2)];
       if (u32[w + E_A] === a && u32[w + E_B] === bv && u32[w + E_PORT] === port) {
-        u32[w + E_SEEN] = now;
+        if (u32[w + E_SEEN] !== now) u32[w + E_SEEN] = now;
         return;
       }
     }
