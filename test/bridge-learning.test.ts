@@ -164,6 +164,41 @@ t.test('batches smaller than the ring keep order across batches', async (t) => {
   t.equal(b.counters(pa).txBatches, 8);
 });
 
+t.test('a batch that starts with one destination and then has others delivers each frame once, in order', async (t) => {
+  // The forwarder skips per-destination lists while a batch goes to one port; every way of
+  // leaving that case must still give each port exactly its frames, in batch order.
+  const { b, fw, pa, pb, pc } = setup();
+  send(b, fw, pb, [frame(BCAST, B)]);
+  send(b, fw, pc, [frame(BCAST, C)]);
+  recv(b, pa); recv(b, pb); recv(b, pc);
+  const D = '02:00:00:00:00:0d'; // unknown: floods
+  const cases: { name: string; dsts: string[] }[] = [
+    { name: 'all to b', dsts: [B, B, B, B] },
+    { name: 'b then c', dsts: [B, B, B, C, B, C] },
+    { name: 'b then a flood', dsts: [B, B, BCAST, B, D, C] },
+    { name: 'flood first', dsts: [BCAST, B, B, C] },
+    { name: 'b then a frame to its own source (dropped)', dsts: [B, B, A, B, C] },
+  ];
+  let seq = 0;
+  for (const c of cases) {
+    const before = b.counters(pa);
+    const frames = c.dsts.map((d) => frame(d, A, [seq++ & 0xff]));
+    if (c.dsts.includes(A)) {
+      // a's own address is learned on a: a frame to it has no destination
+      send(b, fw, pa, [frame(BCAST, A)]); recv(b, pb); recv(b, pc);
+    }
+    t.equal(send(b, fw, pa, frames), frames.length, `${c.name}: all consumed`);
+    const want = (to: string) => frames.filter((_, i) => c.dsts[i] === to || c.dsts[i] === BCAST || c.dsts[i] === D).map((f) => f[14]);
+    t.same(recv(b, pb).map((f) => f[14]), want(B), `${c.name}: b got its frames in order`);
+    t.same(recv(b, pc).map((f) => f[14]), want(C), `${c.name}: c got its frames in order`);
+    const after = b.counters(pa);
+    const noDest = c.dsts.filter((d) => d === A).length;
+    t.equal(after.dropNoDest - before.dropNoDest, noDest, `${c.name}: ${noDest} counted without a destination`);
+    const { lhs, rhs } = invariant(b, pa);
+    t.equal(lhs, rhs, `${c.name}: a's counters add up`);
+  }
+});
+
 t.test('removing a port: frames stop, its slot is reused, its MACs are forgotten', async (t) => {
   const { b, fw, pa, pb, pc } = setup();
   send(b, fw, pb, [frame(BCAST, B)]);

@@ -39,6 +39,8 @@ import { VLAN_DROP, VLAN_TAGGED, vlanCopy, vlanIngress, vlanMember } from './vla
 export const TXSYNC_BUSY = -2;
 
 const NIL = -1;
+/** Pass 1's `single` once the batch has more than one destination (or floods). */
+const MULTI = -2;
 /** How deliver() copies: as the frame is, through the port's VLAN egress rules, or into a mirror. */
 const COPY_AS_IS = 0;
 const COPY_VLAN = 1;
@@ -90,6 +92,8 @@ export class Forwarder implements LookupContext {
   private readonly ftCopies: Int32Array;
   /** The frames of one delivery, in batch order. */
   private readonly sel: Int32Array;
+  /** 0, 1, 2, …: the frames of a batch that goes to one port (or a mirror's copy of all). */
+  private readonly ident: Int32Array;
   // per-destination lists
   private readonly qHead: Int32Array;
   private readonly qTail: Int32Array;
@@ -129,6 +133,7 @@ export class Forwarder implements LookupContext {
     this.ftTag = new Uint8Array(this.batch);
     this.ftCopies = new Int32Array(this.batch);
     this.sel = new Int32Array(this.batch);
+    this.ident = new Int32Array(this.batch).map((_, i) => i);
     this.qHead = new Int32Array(this.maxPorts).fill(NIL);
     this.qTail = new Int32Array(this.maxPorts).fill(NIL);
     this.qCnt = new Int32Array(this.maxPorts);
@@ -272,6 +277,11 @@ export class Forwarder implements LookupContext {
       let bHead = NIL;
       let bTail = NIL;
       let bCnt = 0;
+      // The common batch goes to one port: while every frame so far (0 .. k-1) is unicast to
+      // `single`, no per-destination list is built; the first frame that is not turns frames
+      // 0 .. k-1 into single's list and the general path takes over (with VLANs or mirrors on,
+      // from the start: there frames can stay in the batch without a destination).
+      let single = slow ? MULTI : NIL;
       // Pass 1: validate, classify, learn, look up, group by destination.
       for (let i = 0; i < n; i++) {
         const s = slotBase + ((cur + i) & mask) * SLOT_SIZE;
@@ -292,6 +302,15 @@ export class Forwarder implements LookupContext {
         if (d === LOOKUP_BAD) { badLookup++; continue; }
         ftOff[k] = off;
         ftLen[k] = len;
+        if (d === single || (single === NIL && d < maxPorts && d !== src)) {
+          single = d;
+          k++;
+          continue;
+        }
+        if (single !== MULTI) {
+          if (single !== NIL) nDsts = this.listAll(single, k);
+          single = MULTI;
+        }
         ftNext[k] = NIL;
         if (d === LOOKUP_FLOOD) {
           if (bTail === NIL) bHead = k; else ftNext[bTail] = k;
@@ -313,6 +332,7 @@ export class Forwarder implements LookupContext {
         k++;
       }
       // Pass 2: one lease, copy and publication per destination ring.
+      if (single >= 0) this.deliver(single, k, cw, COPY_AS_IS, this.ident);
       if (bCnt > 0) {
         const high = Atomics.load(i32, this.hdrW + (BH_PORT_HIGH >>> 2));
         for (let p = 0; p < high; p++) {
@@ -332,10 +352,10 @@ export class Forwarder implements LookupContext {
         qCnt[p] = 0;
         if (cnt === 0) continue;
         floodCopies += bCnt;
-        const got = this.deliver(p, cnt, cw, vlanOn ? COPY_VLAN : COPY_AS_IS);
+        const got = this.deliver(p, cnt, cw, vlanOn ? COPY_VLAN : COPY_AS_IS, this.sel);
         if (slow) {
           const m = u32[((this.portsOff + p * PT_SIZE) >>> 2) + (P_MIRROR_RX >>> 2)];
-          if (m !== 0 && got > 0) this.deliver(m - 1, got, cw, COPY_MIRROR);
+          if (m !== 0 && got > 0) this.deliver(m - 1, got, cw, COPY_MIRROR, this.sel);
         }
       }
       if (vlanOn) {
@@ -347,11 +367,7 @@ export class Forwarder implements LookupContext {
       }
       if (slow) {
         const m = u32[pw + (P_MIRROR_TX >>> 2)];
-        if (m !== 0 && k > 0) {
-          const sel = this.sel;
-          for (let f = 0; f < k; f++) sel[f] = f;
-          this.deliver(m - 1, k, cw, COPY_MIRROR);
-        }
+        if (m !== 0 && k > 0) this.deliver(m - 1, k, cw, COPY_MIRROR, this.ident);
       }
       if (bCnt > 0) f64[cw + C_TX_FLOODED] += bCnt;
       cur = (cur + n) & mask;
@@ -370,6 +386,21 @@ export class Forwarder implements LookupContext {
     i32[pw + (P_TX_HWCUR >>> 2)] = head;
     tx.publishTail((head - 1) & mask);
     return total;
+  }
+
+  /**
+   * Makes frames 0 .. k-1 the list of destination p, as pass 1 would have built it, when a
+   * one-destination batch turns out to have more; p becomes dsts[0]. Returns 1 (destinations).
+   */
+  private listAll(p: number, k: number): number {
+    const ftNext = this.ftNext;
+    for (let f = 0; f < k - 1; f++) ftNext[f] = f + 1;
+    ftNext[k - 1] = NIL;
+    this.qHead[p] = 0;
+    this.qTail[p] = k - 1;
+    this.qCnt[p] = k;
+    this.dsts[0] = p;
+    return 1;
   }
 
   /**
@@ -426,7 +457,7 @@ export class Forwarder implements LookupContext {
    * COPY_AS_IS, COPY_VLAN through p's egress rules, COPY_MIRROR as they are, counted apart from
    * the sender's accounting), publish. Returns the frames delivered; counts every one that is not.
    */
-  private deliver(p: number, cnt: number, cw: number, how: number): number {
+  private deliver(p: number, cnt: number, cw: number, how: number, sel: Int32Array): number {
     const f64 = this.f64;
     const mirror = how === COPY_MIRROR;
     if (!mirror) f64[cw + C_TX_COPIES] += cnt;
@@ -466,7 +497,6 @@ export class Forwarder implements LookupContext {
     const ftLen = this.ftLen;
     const ftVid = this.ftVid;
     const ftTag = this.ftTag;
-    const sel = this.sel;
     const slotBase = rx.slotBase;
     const bufBase = rx.bufBase;
     const bufSize = rx.bufSize;
@@ -483,10 +513,13 @@ export class Forwarder implements LookupContext {
       let len = ftLen[f];
       if (vmode === VLAN_NONE) copyFrame(u8, f64, dst, ftOff[f], len);
       else len = vlanCopy(u8, f64, dst, ftOff[f], len, vmode, pvid, ftVid[f], ftTag[f] === 1, bufSize);
+      // Each slot word is stored only when it differs: the receiver read this slot's line, and
+      // a store would take it back from its core although nothing changed (same length, same
+      // buffer: the common case of a steady stream). A changed word is stored as before.
       const s = slotBase + j * SLOT_SIZE;
-      u32[(s + NS_BUF_IDX) >>> 2] = bi;
-      u16[(s + NS_LEN) >>> 1] = len;
-      u16[(s + NS_FLAGS) >>> 1] = 0;
+      if (u32[(s + NS_BUF_IDX) >>> 2] !== bi) u32[(s + NS_BUF_IDX) >>> 2] = bi;
+      if (u16[(s + NS_LEN) >>> 1] !== len) u16[(s + NS_LEN) >>> 1] = len;
+      if (u16[(s + NS_FLAGS) >>> 1] !== 0) u16[(s + NS_FLAGS) >>> 1] = 0;
       bytes += len;
       j = (j + 1) & mask;
     }
