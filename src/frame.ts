@@ -331,6 +331,12 @@ export function writeTimestamp(u8: Uint8Array, off: number, sec: number, nsec: n
   patchSum(u8, off + OFF.UDP_CSUM, d, true);
 }
 
+/** The ping timestamp written by `writeTimestamp`, as milliseconds (sec·1000 + nsec/1e6); allocates nothing. */
+export function timestampMs(u8: Uint8Array, off: number): number {
+  checkSpan(u8, off, OFF.TS_NSEC + 4, 'timestampMs');
+  return getU32(u8, off + OFF.TS_SEC) * 1000 + getU32(u8, off + OFF.TS_NSEC) / 1e6;
+}
+
 /** Reads the ping timestamp written by `writeTimestamp`. */
 export function readTimestamp(u8: Uint8Array, off: number): { sec: number; nsec: number } {
   checkSpan(u8, off, OFF.TS_NSEC + 4, 'readTimestamp');

@@ -18,6 +18,7 @@ import {
   parseIpRange,
   parseMac,
   readTimestamp,
+  timestampMs,
   setSeq,
   swapForPong,
   verifyIpv4Udp,
@@ -269,6 +270,7 @@ t.test('timestamps and swapForPong', async (t) => {
   setSeq(f, 0, 42);
   writeTimestamp(f, 0, 1_700_000_000, 123_456_789);
   t.same(readTimestamp(f, 0), { sec: 1_700_000_000, nsec: 123_456_789 });
+  t.ok(Math.abs(timestampMs(f, 0) - (1_700_000_000_000 + 123.456789)) < 1e-3, 'timestampMs: the same instant in ms, without an object');
   t.equal(getSeq(f, 0), 42, 'timestamp does not clobber the sequence');
   checkSums(t, f, 'after timestamp');
   t.throws(() => writeTimestamp(f, 0, 1, 1e9), /nsec 1000000000/);

@@ -145,8 +145,10 @@ export class Port implements AsyncIterable<Uint8Array> {
 
   /** Frames waiting in the RX ring, without taking them (0 once the port is closed). */
   get pending(): number {
-    if (this.closed) return 0;
-    return this.#rx.space() - this.#held;
+    // An empty ring answers 0 without the closed check: polling loops call this at full speed.
+    const n = this.#rx.space() - this.#held;
+    if (n <= 0 || this.closed) return 0;
+    return n;
   }
 
   /**

@@ -16,7 +16,7 @@
  * mirrored in `live` (a Float64Array, possibly shared) so a benchmark can sample it.
  */
 import type { Port } from '../../core/port.js';
-import { FrameBuilder, getSeq, readTimestamp, setSeq, swapForPong, writeTimestamp } from '../../frame.js';
+import { FrameBuilder, getSeq, setSeq, swapForPong, timestampMs, writeTimestamp } from '../../frame.js';
 import type { PktGenOptions, PktGenReport, RttStats } from './types.js';
 
 /** Indices in the `live` array. */
@@ -253,7 +253,9 @@ export class PktGen {
   #ping(onReport: (r: PktGenReport) => void): void {
     const o = this.opts;
     const port = this.port;
-    const builder = this.#builder;
+    // Every TX buffer holds the frame from the start; a ping then patches only its sequence
+    // number and timestamp (with the UDP checksum) into the next slot.
+    port.txPrefill((buf, off) => this.#builder.write(buf, off));
     let seq = 0;
     for (;;) {
       const t = now();
@@ -261,29 +263,24 @@ export class PktGen {
       const tx = port.txReserve(1);
       if (tx.count === 0) { port.flush(); continue; }
       const off = tx.offset(0);
-      builder.write(tx.buffer, off);
       setSeq(tx.buffer, off, seq);
       const sent = now();
-      writeTimestamp(tx.buffer, off, Math.floor(sent / 1000), Math.round((sent % 1000) * 1e6));
+      writeTimestamp(tx.buffer, off, Math.floor(sent / 1000), Math.floor((sent % 1000) * 1e6));
       tx.setLength(0, o.length);
       port.txCommit(1);
       // wait for the echo of this sequence number (1 s at most)
       let got = false;
       const deadline = sent + 1000;
       while (!got) {
-        const w = now();
-        if (w > deadline || Atomics.load(this.ctl.stop, 0) !== 0) break;
-        if (port.pending === 0) {
+        if (!this.#waitRx(deadline)) {
           if (port.closed) return;
-          if (!o.spin) port.wait(Math.max(1, Math.min(100, deadline - w)));
-          continue;
+          break;
         }
         const b = port.receive();
         for (let i = 0; i < b.count; i++) {
           const fo = b.offset(i);
           if (b.length(i) >= 54 && getSeq(b.buffer, fo) === seq) {
-            const ts = readTimestamp(b.buffer, fo);
-            const rtt = now() - (ts.sec * 1000 + ts.nsec / 1e6);
+            const rtt = now() - timestampMs(b.buffer, fo);
             this.#rtts.push(rtt * 1000);
             this.#bytes += b.length(i);
             got = true;
@@ -297,6 +294,24 @@ export class PktGen {
     }
   }
 
+  /**
+   * Waits until a frame is in the RX ring (true), or `deadline` (performance.now() ms) passes,
+   * the run is stopped, or the port closes (false). Spinning, it polls the ring in a tight loop
+   * and reads the clock only every 256 polls: a clock read costs more than a poll, and each one
+   * in the loop delays noticing the frame. Sleeping, it blocks on the ring's tail (Atomics.wait).
+   */
+  #waitRx(deadline: number): boolean {
+    const port = this.port;
+    const spin = this.opts.spin;
+    for (;;) {
+      // Sleeping (rtt-sleep), one look before blocking; spinning, 256 polls per clock read.
+      for (let k = spin ? 256 : 1; k > 0; k--) if (port.pending !== 0) return true;
+      const w = now();
+      if (w > deadline || Atomics.load(this.ctl.stop, 0) !== 0 || port.closed) return false;
+      if (!spin) port.wait(Math.max(1, Math.min(100, deadline - w)));
+    }
+  }
+
   #pong(onReport: (r: PktGenReport) => void): void {
     const o = this.opts;
     const port = this.port;
@@ -305,7 +320,7 @@ export class PktGen {
       if (this.#stopped(t)) break;
       if (port.pending === 0) {
         if (port.closed) break;
-        if (!o.spin) port.wait(Math.min(100, o.reportMs));
+        this.#waitRx(t + Math.min(100, o.reportMs));
         this.#tick(now(), onReport);
         continue;
       }
