@@ -521,8 +521,7 @@ export class Bridge {
     const r = this.region;
     if (Atomics.load(r.i32, this.portWord(i, P_BUSY)) !== 0) return false;
     if (!this.rxLeasesAt(i).idle()) return false;
-    this.forgetPort(i);
-    Atomics.store(r.i32, this.portWord(i, P_STATE), PORT_FREE);
+    this.#free(i);
     return true;
   }
 
@@ -541,8 +540,13 @@ export class Bridge {
     lk.reclaim(() => true);
     lk.unlock();
     Atomics.add(r.u32, this.hw(BH_FORCED), 1);
+    this.#free(i);
+  }
+
+  /** The end of every removal: the port's MACs are forgotten and its slot is free for reuse. */
+  #free(i: number): void {
     this.forgetPort(i);
-    Atomics.store(r.i32, this.portWord(i, P_STATE), PORT_FREE);
+    Atomics.store(this.region.i32, this.portWord(i, P_STATE), PORT_FREE);
   }
 
   /** Port removals finished by force (forceFinishRemove). */

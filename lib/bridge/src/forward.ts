@@ -212,7 +212,7 @@ export class Forwarder implements LookupContext {
       if (head >>> 0 > mask || i32[tx.tailW] !== ((hwcur - 1) & mask)) {
         // netmap_ring_reinit: head back to hwcur unless the user moved it again meanwhile, the
         // whole ring free again. A bad head sends nothing; a scribbled tail only is repaired.
-        const cw = (pw << 2) + P_COUNTERS >>> 3;
+        const cw = ((pw << 2) + P_COUNTERS) >>> 3;
         if (head >>> 0 > mask) {
           this.f64[cw + C_TX_BAD_HEAD]++;
           Atomics.compareExchange(i32, tx.headW, head, hwcur);
