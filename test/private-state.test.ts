@@ -91,7 +91,7 @@ t.test('junk in a port\'s ring headers does not slow or lose other ports\' traff
 
 t.test('other ports\' rate with junk in a port\'s ring headers is within 20% of their rate without', async (t) => {
   // Rates as CPU time per frame (process.cpuUsage: this process runs no other thread), so a busy
-  // machine does not decide the outcome; the lowest of 5 rounds each, alternating clean and junk.
+  // machine does not decide the outcome; the median ratio of 9 back-to-back pairs of rounds.
   const sw = new Switch({ name: 'priv3' });
   t.teardown(() => sw.close());
   const a = await sw.open('vale0:a');
@@ -108,7 +108,7 @@ t.test('other ports\' rate with junk in a port\'s ring headers is within 20% of 
   function nsPerFrame(): number {
     const c0 = process.cpuUsage();
     let sent = 0;
-    for (let r = 0; r < 40; r++) {
+    for (let r = 0; r < 80; r++) {
       sent += a.sendBatch(burst);
       drain(b);
       drain(f);
@@ -117,18 +117,30 @@ t.test('other ports\' rate with junk in a port\'s ring headers is within 20% of 
     return ((c.user + c.system) * 1000) / sent;
   }
   nsPerFrame(); // warm up
+  // Paired rounds, back to back, clean and junk in turn (which goes first alternates): a busy
+  // machine slows both rounds of a pair alike, so the ratio within each pair is what compares;
+  // its median over 9 pairs is the figure (a lowest-of-5 per side once let one fast clean round
+  // stand against five slow junk rounds on a machine at load 9).
+  const ratios: number[] = [];
   const clean: number[] = [];
   const dirty: number[] = [];
-  for (let round = 0; round < 5; round++) {
-    junk(false);
-    clean.push(nsPerFrame());
-    junk(true);
-    dirty.push(nsPerFrame());
+  for (let pair = 0; pair < 9; pair++) {
+    let c: number;
+    let d: number;
+    if (pair % 2 === 0) {
+      junk(false); c = nsPerFrame();
+      junk(true); d = nsPerFrame();
+    } else {
+      junk(true); d = nsPerFrame();
+      junk(false); c = nsPerFrame();
+    }
+    clean.push(c);
+    dirty.push(d);
+    ratios.push(d / c);
   }
   junk(false);
-  const c = Math.min(...clean);
-  const d = Math.min(...dirty);
-  t.ok(d <= 1.2 * c, `a's flood: ${d.toFixed(0)} ns CPU per frame with junk in f's ring headers, ${c.toFixed(0)} without (≤ 1.2×)`);
+  const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+  t.ok(med(ratios) <= 1.2, `a's flood: junk in f's ring headers / without, median of 9 paired rounds ${med(ratios).toFixed(2)} (≤ 1.2; ${med(dirty).toFixed(0)} vs ${med(clean).toFixed(0)} ns CPU per frame)`);
   t.equal(a.stats().dropBusy, 0, 'and no frame dropped as busy');
   await a.close();
   await b.close();
