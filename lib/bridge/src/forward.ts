@@ -308,7 +308,10 @@ export class Forwarder implements LookupContext {
           continue;
         }
         if (single !== MULTI) {
-          if (single !== NIL) nDsts = this.listAll(single, k);
+          if (single !== NIL) {
+            this.listAll(single, k);
+            nDsts = 1;
+          }
           single = MULTI;
         }
         ftNext[k] = NIL;
@@ -390,9 +393,9 @@ export class Forwarder implements LookupContext {
 
   /**
    * Makes frames 0 .. k-1 the list of destination p, as pass 1 would have built it, when a
-   * one-destination batch turns out to have more; p becomes dsts[0]. Returns 1 (destinations).
+   * one-destination batch turns out to have more; p becomes dsts[0] (the caller's nDsts is 1).
    */
-  private listAll(p: number, k: number): number {
+  private listAll(p: number, k: number): void {
     const ftNext = this.ftNext;
     for (let f = 0; f < k - 1; f++) ftNext[f] = f + 1;
     ftNext[k - 1] = NIL;
@@ -400,7 +403,6 @@ export class Forwarder implements LookupContext {
     this.qTail[p] = k - 1;
     this.qCnt[p] = k;
     this.dsts[0] = p;
-    return 1;
   }
 
   /**
