@@ -19,3 +19,12 @@ t.test('README library example runs and prints what it says', async (t) => {
   t.match(out, /portName: 'vale0:a'/);
   t.match(out, /^1 1$/m);
 });
+
+t.test('the README\'s first command can run the bin: the build leaves dist/cli/vswitch.js executable', async (t) => {
+  // npm ci links bins before `prepare` builds dist/, so nothing else marks it executable, and
+  // `npx vswitch bench` in a fresh clone then fails with "Permission denied".
+  const { statSync } = await import('node:fs');
+  const mode = statSync(`${root}/dist/cli/vswitch.js`).mode;
+  t.not(mode & 0o111, 0, `dist/cli/vswitch.js mode ${(mode & 0o777).toString(8)} has execute bits`);
+  t.match(readFileSync(`${root}/dist/cli/vswitch.js`, 'utf8'), /^#!\/usr\/bin\/env node\n/, 'and starts with a node shebang');
+});
