@@ -5,6 +5,7 @@ import { onceWithin } from './helpers/wait.js';
 /** events.once with a deadline: a test never hangs on an event that does not come. */
 const once = (e: Parameters<typeof onceWithin>[0], ev: string, ms = 10_000) => onceWithin(e, ev, ms);
 import { Switch, openPort, VswitchError } from '../src/index.js';
+import { BH_CLOCK, BH_EPOCH } from '#bridge';
 
 const fixture = new URL('../dist/test/fixtures/api-worker.js', import.meta.url);
 const A = [2, 0, 0, 0, 0, 0xa];
@@ -147,4 +148,19 @@ t.test('a Worker with no switch to talk to gets a clear error', async (t) => {
   const m = await w.next();
   t.match(m.error, { code: 'ERR_NO_SWITCH', message: /new Switch\(\)/ });
   await onceWithin(w.w, 'exit', 30_000);
+});
+
+t.test('the switch moves each bridge clock word once a second (no txsync reads the system clock)', async (t) => {
+  const sw = new Switch({ name: 'apiclock' });
+  const p = await sw.open('valeclk:a');
+  const b = sw.bridge('valeclk');
+  const u32 = new Uint32Array(b.sab);
+  u32[(b.hdr + BH_EPOCH) >>> 2] -= 100; // as if the bridge were 100 s old and nothing had moved its clock
+  u32[(b.hdr + BH_CLOCK) >>> 2] = 0;
+  const want = () => Math.floor(Date.now() / 1000) - b.epoch;
+  const start = Date.now();
+  while (b.clock < want() - 1 && Date.now() - start < 5000) await new Promise((r) => setTimeout(r, 50));
+  t.ok(want() >= 100 && b.clock >= want() - 1, `the clock word follows the system clock (${b.clock} vs ${want()})`);
+  await p.close();
+  await sw.close();
 });

@@ -1,6 +1,6 @@
 // VLANs, MAC ageing, a full MAC table, mirror ports.
 import t, { type Test } from 'tap';
-import { Bridge, Forwarder } from '#bridge';
+import { BH_CLOCK, Bridge, CLOCK_TICK_SYNCS, Forwarder } from '#bridge';
 import { frame, mac, send, recv, invariant } from './helpers/bridge-util.js';
 
 const A = '02:00:00:00:00:0a';
@@ -104,6 +104,33 @@ t.test('MAC ageing with an injected clock; 0 disables it', async (t) => {
   send(b, fw, pb, [frame(A, B)]);
   t.equal(recv(b, pa).length, 1, 'with ageing off, even an old entry is used');
   t.equal(recv(b, pc).length, 0, 'and nothing is flooded');
+});
+
+t.test('the clock word: forwarders stamp MACs with it, move it every CLOCK_TICK_SYNCS txsyncs, never back', async (t) => {
+  const b = Bridge.create('valek', { maxPorts: 4, txSlots: 16, rxSlots: 16, ageing: 10 });
+  const pa = b.addPort('valek:a'); const pb = b.addPort('valek:b');
+  const sec = () => Math.floor(Date.now() / 1000) - b.epoch;
+  t.equal(b.clock, 0, 'a new bridge starts at its epoch');
+  t.equal(b.tickClock(Date.now() - 60_000), 0, 'a clock behind the word does not move it back');
+  const ahead = b.tickClock(Date.now() + 3_600_000);
+  t.ok(ahead >= 3599 && ahead <= 3601, `the word moves forward (${ahead})`);
+  t.equal(b.tickClock(), ahead, 'and stays there when the system clock is behind it');
+  const fw = new Forwarder(b, 0);
+  send(b, fw, pa, [frame(BCAST, A)]);
+  recv(b, pb);
+  t.equal(fw.now, ahead, 'a txsync takes its time from the word');
+  t.same(b.macTable(b.epoch + ahead).map((e) => e.age), [0], 'and stamps the MAC with it');
+  // A word far behind (a bridge whose owner's timer stopped): the forwarder moves it itself.
+  const b2 = Bridge.create('valel', { maxPorts: 4, txSlots: 16, rxSlots: 16, ageing: 10 });
+  const qa = b2.addPort('valel:a'); const qb = b2.addPort('valel:b');
+  const fw2 = new Forwarder(b2, 0);
+  new Uint32Array(b2.sab)[(b2.hdr + BH_CLOCK) >>> 2] = 0; // what the word holds at creation
+  const before = Math.floor(Date.now() / 1000) - b2.epoch;
+  for (let i = 0; i < CLOCK_TICK_SYNCS; i++) {
+    send(b2, fw2, qa, [frame(BCAST, A)]);
+    recv(b2, qb);
+  }
+  t.ok(b2.clock >= before && b2.clock <= sec() + 1, `within CLOCK_TICK_SYNCS txsyncs the word is the system clock again (${b2.clock})`);
 });
 
 t.test('a full MAC table floods new addresses and counts them, live entries stay', async (t) => {

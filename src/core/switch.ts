@@ -70,6 +70,8 @@ export class Switch implements LocalSwitch {
   /** Other threads that opened ports here, as OS threads: checked every LIVENESS_MS. */
   readonly #remote = new Map<number, OsThread>();
   #watchdog: ReturnType<typeof setInterval> | null = null;
+  /** Moves every bridge's clock word once a second, so no txsync has to read the system clock. */
+  readonly #clock: ReturnType<typeof setInterval>;
   #closed = false;
 
   constructor(opts: SwitchOptions = {}) {
@@ -92,6 +94,10 @@ export class Switch implements LocalSwitch {
       if (d && d.op === 'exited' && Number.isInteger(d.threadId)) this.threadExited(d.threadId);
     };
     unref(this.#threads);
+    this.#clock = setInterval(() => {
+      for (const b of this.#bridges.values()) b.tickClock();
+    }, 1000);
+    unref(this.#clock);
     watchWorkers();
   }
 
@@ -355,6 +361,7 @@ export class Switch implements LocalSwitch {
     if (this.#closed) return;
     await Promise.all([...this.#removing]);
     this.#closed = true;
+    clearInterval(this.#clock);
     if (this.#watchdog) clearInterval(this.#watchdog);
     this.#watchdog = null;
     this.#remote.clear();

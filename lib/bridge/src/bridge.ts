@@ -22,7 +22,7 @@ import { MacTable } from './mac-table.js';
 import { RxLeases } from './rx-lease.js';
 import { BridgeError, bcheck } from './errors.js';
 import {
-  BH_AGEING, BH_AREA_OFF, BH_BATCH, BH_BUF_SIZE, BH_EPOCH, BH_MAC_FULL, BH_MAC_OFF, BH_MAC_SETS, BH_MAGIC,
+  BH_AGEING, BH_AREA_OFF, BH_CLOCK, BH_BATCH, BH_BUF_SIZE, BH_EPOCH, BH_MAC_FULL, BH_MAC_OFF, BH_MAC_SETS, BH_MAGIC,
   BH_MAX_PORTS, BH_NAME, BH_LOOKUP, BH_NPORTS, BH_PORTS_OFF, BH_PORT_BYTES, BH_PORT_HIGH, BH_RX_SLOTS, BH_SIZE, BH_TX_SLOTS,
   BH_VERSION, BRIDGE_MAGIC, BRIDGE_VERSION, COUNTER_INDEX, COUNTER_NAMES, MAC_ENTRY, BH_FORCED, REGISTRY_HOLDER,
   MAC_WAYS, N_COUNTERS, PF_PERSISTENT, PORT_ACTIVE, PORT_CLOSING, PORT_FREE, PT_SIZE, P_BUSY, P_COUNTERS, P_FLAGS,
@@ -246,6 +246,27 @@ export class Bridge {
 
   get epoch(): number {
     return this.region.u32[this.hw(BH_EPOCH)];
+  }
+
+  /** The MAC table's clock: seconds since the epoch, as the clock word holds it (layout.ts). */
+  get clock(): number {
+    return Atomics.load(this.region.u32, this.hw(BH_CLOCK));
+  }
+
+  /**
+   * Moves the clock word to the system clock (`nowMs`, default Date.now()) unless it is already
+   * there or ahead (it never goes back: a thread whose clock lags cannot age entries early).
+   * Returns the word's value afterwards.
+   */
+  tickClock(nowMs = Date.now()): number {
+    const u32 = this.region.u32;
+    const w = this.hw(BH_CLOCK);
+    const s = Math.floor(nowMs / 1000) - u32[this.hw(BH_EPOCH)];
+    for (;;) {
+      const c = Atomics.load(u32, w);
+      if (s <= c || s < 0) return c;
+      if (Atomics.compareExchange(u32, w, c, s) === c) return s;
+    }
   }
 
   get portHigh(): number {

@@ -24,7 +24,7 @@
 import { NS_BUF_IDX, NS_FLAGS, NS_LEN, SLOT_SIZE, copyFrame, type Ring } from '#rings';
 import type { Bridge } from './bridge.js';
 import {
-  BH_MIRRORS, BH_PORT_HIGH, BH_VLAN_PORTS, C_DROP_BAD_BUF, C_DROP_BAD_LEN, C_DROP_BUSY, C_DROP_LOOKUP, C_DROP_NO_DEST,
+  BH_CLOCK, BH_MIRRORS, BH_PORT_HIGH, CLOCK_TICK_SYNCS, BH_VLAN_PORTS, C_DROP_BAD_BUF, C_DROP_BAD_LEN, C_DROP_BUSY, C_DROP_LOOKUP, C_DROP_NO_DEST,
   C_DROP_RING_FULL, C_DROP_VLAN, C_MIRROR_DROPS, C_MIRRORED, C_TX_REPAIRS, C_TX_BAD_HEAD, C_TX_BATCHES, C_TX_BYTES,
   C_TX_COPIES, C_TX_DELIVERED, C_TX_FLOODED, C_TX_FRAMES, LOOKUP_BAD, LOOKUP_FLOOD, PF_MIRROR, PORT_ACTIVE, PORT_FREE,
   PT_SIZE, P_BUSY, P_COUNTERS, P_FLAGS, P_GEN, P_MIRROR_RX, P_MIRROR_TX, P_PVID, P_STATE, P_TX_HWCUR, P_VLAN_MAP,
@@ -55,8 +55,13 @@ export class Forwarder implements LookupContext {
   readonly f64: Float64Array;
   /** Holder value written into lock words and leases: thread id + 1. */
   readonly me: number;
-  /** Seconds since the bridge epoch, refreshed once per txsync (or set by tests). */
+  /**
+   * Seconds since the bridge epoch: the bridge's clock word, read once per txsync (or set by
+   * tests); every CLOCK_TICK_SYNCS txsyncs this thread moves the word itself (layout.ts).
+   */
   now = 0;
+  private clockTick = CLOCK_TICK_SYNCS - 1; // the first txsync reads the system clock
+  private readonly clockW: number;
   /** When set, `now` is not refreshed from Date.now() (tests inject a clock). */
   manualClock = false;
   /** Per-batch lookup caches of learningLookup (reset at every batch start). */
@@ -123,6 +128,7 @@ export class Forwarder implements LookupContext {
     this.mac = bridge.mac;
     this.maxPorts = bridge.maxPorts;
     this.hdrW = bridge.hdr >>> 2;
+    this.clockW = this.hdrW + (BH_CLOCK >>> 2);
     this.portsOff = bridge.portsOff;
     this.batch = bridge.batch;
     this.rxFirstBuf = 2 + bridge.txSlots;
@@ -234,7 +240,10 @@ export class Forwarder implements LookupContext {
     const i32 = this.i32;
     const f64 = this.f64;
     const cw = (this.portsOff + src * PT_SIZE + P_COUNTERS) >>> 3;
-    if (!this.manualClock) this.now = Math.floor(Date.now() / 1000) - this.bridge.epoch;
+    if (!this.manualClock) {
+      this.clockTick = (this.clockTick + 1) & (CLOCK_TICK_SYNCS - 1);
+      this.now = this.clockTick === 0 ? this.bridge.tickClock() : this.u32[this.clockW];
+    }
     this.syncSeq = ((this.syncSeq + 1) | 0) || 1;
     const total = pending;
     const u32 = this.u32;
