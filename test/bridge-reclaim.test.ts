@@ -120,6 +120,31 @@ t.test('a ring lock left by a dead thread is broken; forwarding to that port res
     'bridge-wide Σ txDelivered = Σ rxFrames');
 });
 
+t.test('a thread that dies copying a few frames under the ring lock (no lease) publishes nothing', async (t) => {
+  // A delivery of a few frames to a ring with no lease in flight copies while it holds the lock
+  // and publishes before it lets go (Forwarder.deliver, DIRECT_MAX). Thread 7 died half-way.
+  const { b, fw, pa, pb } = setup('valeU8');
+  fw.lockWaitMs = 1;
+  const rx = b.rxRing(pb);
+  const lk = lockAs(b, pb, DEAD);
+  t.equal(lk.reserveDirect(2), 2, 'thread 7 took two slots without a lease');
+  const start = lk.start;
+  t.equal(start, rx.tail, '... from the published tail on');
+  writeRxSlot(b, pb, start, frame(B, C, [0xee]));
+  writeRxSlot(b, pb, (start + 1) & rx.mask, frame(B, C, [0xee]).subarray(0, 20));
+  t.equal(leasesPending(b, pb), 0, 'no lease records it');
+  t.equal(recv(b, pb).length, 0, 'the receiver sees nothing of it');
+  t.equal(b.reclaimThread(DEAD), 1, 'reclaiming thread 7 releases its lock');
+  t.equal(rx.tail, start, 'tail did not move');
+  t.equal(send(b, fw, pa, [frame(B, A, [1]), frame(B, A, [2])]), 2);
+  t.same(recv(b, pb).map((f) => [f.length, f[14]]), [[60, 1], [60, 2]], 'the next frames take those slots, whole and in order');
+  const { lhs, rhs } = invariant(b, pa);
+  t.equal(lhs, rhs, 'the sender\'s counters add up');
+  const ports = [pa, pb, b.findPort('valeU8:c')];
+  t.equal(ports.reduce((s, p) => s + b.counters(p).rxFrames, 0), ports.reduce((s, p) => s + b.counters(p).txDelivered, 0),
+    'bridge-wide Σ rxFrames = Σ txDelivered: the dead copy is counted nowhere');
+});
+
 t.test('two dead threads, reclaimed in either order: no hang, nothing left behind', async (t) => {
   const { b, fw, pa, pb } = setup('valeU7');
   fw.lockWaitMs = 1;

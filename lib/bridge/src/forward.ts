@@ -45,6 +45,8 @@ const MULTI = -2;
 const COPY_AS_IS = 0;
 const COPY_VLAN = 1;
 const COPY_MIRROR = 2;
+/** Deliveries of at most this many frames to a ring with no lease in flight copy under its lock (deliver). */
+const DIRECT_MAX = 16;
 
 export class Forwarder implements LookupContext {
   readonly bridge: Bridge;
@@ -493,11 +495,24 @@ export class Forwarder implements LookupContext {
       f64[cw + (mirror ? C_MIRROR_DROPS : C_DROP_NO_DEST)] += cnt;
       return 0;
     }
-    lk.publish(); // done leases whose sender could not get the lock to publish them
-    const howmany = lk.reserve(cnt, me);
-    lk.unlock();
+    // A few frames into a ring with no lease in flight are copied under the lock and published
+    // at once: one lock hold instead of two, and no lease entry (a round trip's frame takes this
+    // way). A batch takes a lease and copies without the lock, so other senders to this ring
+    // copy at the same time.
+    const direct = cnt <= DIRECT_MAX && lk.quiet();
+    let howmany: number;
+    if (direct) {
+      howmany = lk.reserveDirect(cnt);
+    } else {
+      lk.publish(); // done leases whose sender could not get the lock to publish them
+      howmany = lk.reserve(cnt, me);
+      lk.unlock();
+    }
     if (howmany < cnt) f64[cw + (mirror ? C_MIRROR_DROPS : C_DROP_RING_FULL)] += cnt - howmany;
-    if (howmany === 0) return 0;
+    if (howmany === 0) {
+      if (direct) lk.unlock();
+      return 0;
+    }
     const lease = lk.lease;
     // The one copy loop: lease slot j gets frame sel[c], in its own buffer rxFirstBuf + j.
     const rx = lk.ring;
@@ -535,6 +550,11 @@ export class Forwarder implements LookupContext {
       j = (j + 1) & mask;
     }
     f64[cw + (mirror ? C_MIRRORED : C_TX_DELIVERED)] += howmany;
+    if (direct) {
+      lk.publishDirect(howmany, bytes);
+      lk.unlock();
+      return howmany;
+    }
     lk.finish(lease, bytes);
     // Publish now if the lock can be had; if not, the lease is done and the next reserve or
     // publish on this ring publishes it (and counts its frames on the receiver).

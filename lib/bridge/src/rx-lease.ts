@@ -139,6 +139,38 @@ export class RxLeases {
   }
 
   /**
+   * No lease in flight (every reservation published): a small delivery may then skip the lease
+   * table and fill the ring under the lock (reserveDirect, publishDirect). Caller holds the lock.
+   */
+  quiet(): boolean {
+    return (this.i32[this.headW] & this.mask) === (this.i32[this.nextW] & this.mask);
+  }
+
+  /**
+   * Reserves up to `needed` slots from hwtail on without a lease (start is set; what does not fit
+   * is counted as rxDropRingFull): the caller keeps the lock until publishDirect. If it dies
+   * before, nothing was published and the lock breaker finds no lease: the slots are simply
+   * still free. Only when quiet(). Caller holds the lock.
+   */
+  reserveDirect(needed: number): number {
+    const space = this.room();
+    const howmany = needed < space ? needed : space;
+    if (howmany < needed) this.f64[this.cw + C_RX_DROP_RING_FULL] += needed - howmany;
+    this.start = this.#hwlease;
+    return howmany;
+  }
+
+  /** Publishes the `n` slots of reserveDirect (`bytes` copied): counted, tail moved, receiver woken. Caller holds the lock. */
+  publishDirect(n: number, bytes: number): void {
+    const t = (this.start + n) & this.mask;
+    const f64 = this.f64;
+    f64[this.cw + C_RX_FRAMES] += n;
+    f64[this.cw + C_RX_BYTES] += bytes;
+    this.i32[this.hwtailW] = t;
+    this.ring.publishTail(t);
+  }
+
+  /**
    * netmap_ring_reinit: the user wrote a head outside [hwcur, hwtail] (`badHead`, or -1 when only
    * tail was scribbled on). Puts head and cur back to hwcur (only if head still holds the bad
    * value: a compare-exchange, so a legitimate store that raced us wins) and tail to hwtail.
