@@ -132,7 +132,14 @@ export class Port implements AsyncIterable<Uint8Array> {
   }
 
   #check(): void {
-    if (this.closed) throw new VswitchError(ERR.CLOSED, `port ${this.name} is closed`);
+    // The closed test with plain loads (every call makes it; an Atomics.load costs 10-15 ns on
+    // Node 20). A removal that races this call is caught by txsync, which reads the state again
+    // under the port's busy mark, and the slot is not reused before its users have let go.
+    if (this.#closed) throw new VswitchError(ERR.CLOSED, `port ${this.name} is closed`);
+    const r = this.#bridge.region;
+    if (r.i32[this.#stateW] !== PORT_ACTIVE || r.u32[this.#genW] !== this.#gen) {
+      throw new VswitchError(ERR.CLOSED, `port ${this.name} is closed`);
+    }
   }
 
   /** Largest frame this port can send or receive, in bytes. */
@@ -162,7 +169,7 @@ export class Port implements AsyncIterable<Uint8Array> {
     let n = rx.space();
     if (n > max) n = max;
     const b = this.#rxBatch;
-    b.start = rx.head;
+    b.start = rx.userHead();
     b.count = n;
     this.#held = n;
     return b;
@@ -253,7 +260,7 @@ export class Port implements AsyncIterable<Uint8Array> {
     let n = tx.space();
     if (n > max) n = max;
     const b = this.#txBatch;
-    b.start = tx.head;
+    b.start = tx.userHead();
     b.count = n;
     return b;
   }
@@ -283,12 +290,16 @@ export class Port implements AsyncIterable<Uint8Array> {
     }
     this.#tx.advance(n);
     b.count = 0;
-    return this.flush();
+    return this.#flush();
   }
 
   /** Forwards whatever is pending in the TX ring (txsync). */
   flush(): number {
     this.#check();
+    return this.#flush();
+  }
+
+  #flush(): number {
     const r = this.#fw.txsync(this.index);
     if (r === TXSYNC_BUSY) {
       throw new VswitchError(ERR.PORT_BUSY, `another thread is sending on ${this.name} right now: a ring has one user (open the port once, or send from one thread)`);

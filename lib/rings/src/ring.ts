@@ -187,10 +187,20 @@ export class Ring {
 
   // ---- user side (netmap_user.h) --------------------------------------------------------------
 
-  /** nm_ring_space: slots the user owns, tail − head. TX: free slots; RX: frames to read. */
+  /**
+   * head as the user side reads it. The user is head's only writer, so this is a plain load, not
+   * an Atomics.load: on Node 20 every Atomics call is a builtin call of 10-15 ns, and a round trip
+   * makes dozens. (Atomics stay where they order memory between threads: the store that publishes
+   * an index, and the load of the other side's index before its slots are read or reused.)
+   */
+  userHead(): number {
+    return this.region.i32[this.headW];
+  }
+
+  /** nm_ring_space: slots the user owns, tail − head. TX: free slots; RX: frames to read. User side. */
   space(): number {
     const i32 = this.region.i32;
-    return (Atomics.load(i32, this.tailW) - Atomics.load(i32, this.headW)) & this.mask;
+    return (Atomics.load(i32, this.tailW) - i32[this.headW]) & this.mask;
   }
 
   empty(): boolean {
@@ -203,11 +213,12 @@ export class Ring {
    */
   advance(n: number): void {
     const i32 = this.region.i32;
-    const h = (Atomics.load(i32, this.headW) + n) & this.mask;
+    const h = (i32[this.headW] + n) & this.mask; // our own word (userHead)
     // cur is only the user's wake-up threshold: no one synchronises on it, a plain store will do.
     i32[this.curW] = h;
     Atomics.store(i32, this.headW, h);
-    if (Atomics.load(i32, this.kernWaitW) !== 0) Atomics.notify(i32, this.headW);
+    // A plain load is enough after the Atomics.store (see publishTail).
+    if (i32[this.kernWaitW] !== 0) Atomics.notify(i32, this.headW);
   }
 
   /** Sets head and cur to `h` (an index in [0, numSlots)), publishing like advance(). */
@@ -249,7 +260,11 @@ export class Ring {
   publishTail(t: number): void {
     const i32 = this.region.i32;
     Atomics.store(i32, this.tailW, t & this.mask);
-    if (Atomics.load(i32, this.userWaitW) !== 0) Atomics.notify(i32, this.tailW);
+    // The waiter count is read after the store with a plain load: the store is a full barrier
+    // (sequentially consistent; a locked instruction on x86-64) and a call V8 orders every later
+    // memory access after. So either this load sees the sleeper's count, or the sleeper's
+    // Atomics.wait, which comes after its count, sees the new tail and does not sleep.
+    if (i32[this.userWaitW] !== 0) Atomics.notify(i32, this.tailW);
   }
 
   // ---- slots and buffers ----------------------------------------------------------------------
