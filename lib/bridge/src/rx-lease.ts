@@ -87,17 +87,27 @@ export class RxLeases {
   // ---- leases (caller holds the lock) ---------------------------------------------------------
 
   /**
-   * The slots free for new leases. Validates the receiver's head first: it may only have moved
-   * forward within [hwcur, hwtail]; a head or tail out of place is repaired (reinit). Caller
+   * The slots free for new leases, at least as many as `needed` if the ring has them. The
+   * receiver's head is read (and validated: it may only have moved forward within [hwcur,
+   * hwtail]; a head or tail out of place is repaired, reinit) only when the slots known free
+   * since the last read are fewer than `needed`. Not reading it saves a round trip its line
+   * would make between the cores: the receiver writes head, and every read of it by a sender
+   * takes the line back (the tail store that follows then needs it a second time). A bad head
+   * or tail is then found at the next read, or at the next publication (publishTail). Caller
    * holds the lock; reserve() calls it.
    */
-  room(): number {
+  room(needed = this.mask + 1): number {
     const i32 = this.i32;
     const mask = this.mask;
     const ring = this.ring;
     // Private words are masked too: a wild store anywhere must not make us index outside the ring.
     const hwtail = i32[this.hwtailW] & mask;
     let hwcur = i32[this.hwcurW] & mask;
+    const next = i32[this.nextW] & mask;
+    this.#next = next;
+    this.#hwlease = (i32[this.headW] & mask) === next ? hwtail : this.u32[this.lw + LEASE_WORDS * ((next - 1) & mask) + L_END] & mask;
+    const known = mask - ((this.#hwlease - hwcur) & mask);
+    if (known >= needed) return known;
     const h = Atomics.load(i32, ring.headW);
     if (h !== hwcur) {
       if (h >>> 0 <= mask && ((h - hwcur) & mask) <= ((hwtail - hwcur) & mask)) {
@@ -109,9 +119,6 @@ export class RxLeases {
       }
     }
     if (i32[ring.tailW] !== hwtail) this.reinit(-1, hwcur, hwtail);
-    const next = i32[this.nextW] & mask;
-    this.#next = next;
-    this.#hwlease = (i32[this.headW] & mask) === next ? hwtail : this.u32[this.lw + LEASE_WORDS * ((next - 1) & mask) + L_END] & mask;
     return mask - ((this.#hwlease - hwcur) & mask);
   }
 
@@ -120,7 +127,7 @@ export class RxLeases {
    * counted on the receiver as rxDropRingFull). The lease is in start/lease. Caller holds the lock.
    */
   reserve(needed: number, holder: number): number {
-    const space = this.room();
+    const space = this.room(needed);
     const howmany = needed < space ? needed : space;
     if (howmany < needed) this.f64[this.cw + C_RX_DROP_RING_FULL] += needed - howmany;
     if (howmany === 0) return 0;
@@ -153,21 +160,42 @@ export class RxLeases {
    * still free. Only when quiet(). Caller holds the lock.
    */
   reserveDirect(needed: number): number {
-    const space = this.room();
+    const space = this.room(needed);
     const howmany = needed < space ? needed : space;
     if (howmany < needed) this.f64[this.cw + C_RX_DROP_RING_FULL] += needed - howmany;
     this.start = this.#hwlease;
     return howmany;
   }
 
-  /** Publishes the `n` slots of reserveDirect (`bytes` copied): counted, tail moved, receiver woken. Caller holds the lock. */
+  /**
+   * Publishes the `n` slots of reserveDirect (`bytes` copied): counted, tail moved, receiver woken.
+   * Caller holds the lock. The counters and hwtail are stored with no call or loop between them,
+   * so a thread terminated here (a Worker stops only at a call or a loop's back edge) leaves both
+   * or neither; if it dies before the public tail follows, reclaim() stores it.
+   */
   publishDirect(n: number, bytes: number): void {
+    const i32 = this.i32;
     const t = (this.start + n) & this.mask;
+    const old = i32[this.hwtailW];
     const f64 = this.f64;
     f64[this.cw + C_RX_FRAMES] += n;
     f64[this.cw + C_RX_BYTES] += bytes;
-    this.i32[this.hwtailW] = t;
-    this.ring.publishTail(t);
+    i32[this.hwtailW] = t;
+    this.publishTail(old, t);
+  }
+
+  /**
+   * tail to t (hwtail already is), the receiver woken if it sleeps. The tail is swapped in (one
+   * exchange, which takes the line once) rather than checked and then stored: a value other
+   * than the old hwtail `old` is the user's scribble, repaired by this very store and counted
+   * (rxRepairs).
+   */
+  private publishTail(old: number, t: number): void {
+    const i32 = this.i32;
+    const ring = this.ring;
+    if (Atomics.exchange(i32, ring.tailW, t) !== old) this.f64[this.cw + C_RX_REPAIRS]++;
+    // A plain load after the exchange, a full barrier (see Ring.publishTail).
+    if (i32[ring.userWaitW] !== 0) Atomics.notify(i32, ring.tailW);
   }
 
   /**
@@ -196,11 +224,14 @@ export class RxLeases {
    * the last one with no unfinished lease before it, the receiver is woken, and the frames are
    * counted on the receiver. Caller holds the lock.
    *
-   * A thread can die anywhere in here (a Worker is terminated at its next interrupt check, and
-   * the call that publishes tail is one), leaving tail published and the lease head not moved;
-   * the next publish then walks the same leases again. So each lease is marked L_COUNTED as its
-   * frames are added, before any call, and counted only once; tail and the lease head are stored
-   * last, in that order, and storing them again changes nothing.
+   * A thread can die anywhere in here (a Worker is terminated at its next interrupt check: a
+   * call, or the loop's back edge), leaving tail published and the lease head not moved; the
+   * next publish then walks the same leases again. So each lease's frames are added to the
+   * counters and the lease marked L_COUNTED in one step with no interrupt check inside (counted
+   * only once, never marked without being counted: summing over the loop and adding after it
+   * lost the sum when a thread died on a back edge); hwtail, tail and the lease head are stored
+   * last, in that order, and storing them again changes nothing (reclaim() stores tail from
+   * hwtail if the thread died between the two).
    */
   publish(): void {
     const i32 = this.i32;
@@ -209,29 +240,26 @@ export class RxLeases {
     const lw = this.lw;
     let k = i32[this.headW] & mask;
     const next = i32[this.nextW] & mask;
+    const f64 = this.f64;
+    const cw = this.cw;
     let t = -1;
-    let frames = 0;
-    let bytes = 0;
     while (k !== next) {
       const e = lw + LEASE_WORDS * k;
       const done = Atomics.load(u32, e + L_DONE);
       if (done === 0) break;
       t = u32[e + L_END] & mask;
       if (done !== L_RECLAIMED && (done & L_COUNTED) === 0) {
-        frames += (t - u32[e + L_START]) & mask;
-        bytes += done - 1;
+        // Counted and marked with no call or back edge between: a terminated thread did both or neither.
+        f64[cw + C_RX_FRAMES] += (t - u32[e + L_START]) & mask;
+        f64[cw + C_RX_BYTES] += done - 1;
         u32[e + L_DONE] = (done | L_COUNTED) >>> 0;
       }
       k = (k + 1) & mask;
     }
     if (t < 0) return;
-    if (frames !== 0) {
-      const f64 = this.f64;
-      f64[this.cw + C_RX_FRAMES] += frames;
-      f64[this.cw + C_RX_BYTES] += bytes;
-    }
+    const old = i32[this.hwtailW];
     i32[this.hwtailW] = t;
-    this.ring.publishTail(t);
+    this.publishTail(old, t);
     Atomics.store(i32, this.headW, k);
   }
 
@@ -257,6 +285,10 @@ export class RxLeases {
     const lw = this.lw;
     const slotBase = this.ring.slotBase;
     let released = 0;
+    // A publisher that died between hwtail and the public tail (publishDirect, publish): the
+    // frames are counted and hwtail says where they end, so tail follows it, without counting
+    // a repair; the receiver is woken in case it died before the notify.
+    this.ring.publishTail(this.i32[this.hwtailW] & mask);
     const next = Atomics.load(this.i32, this.nextW) & mask;
     for (let k = Atomics.load(this.i32, this.headW) & mask; k !== next; k = (k + 1) & mask) {
       const e = lw + LEASE_WORDS * k;
