@@ -18,7 +18,7 @@ import t from 'tap';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Bridge, Forwarder, P_BUSY, PORT_FREE, type RxLeases } from '#bridge';
+import { Bridge, C_RX_BYTES, C_RX_FRAMES, Forwarder, P_BUSY, PORT_FREE, type RxLeases } from '#bridge';
 import { frame, send, recv, invariant } from './helpers/bridge-util.js';
 import {
   CTL_COUNT, CTL_STOP_RX, CTL_STOP_TX, CTL_WORDS, macString,
@@ -143,6 +143,36 @@ t.test('a thread that dies copying a few frames under the ring lock (no lease) p
   const ports = [pa, pb, b.findPort('valeU8:c')];
   t.equal(ports.reduce((s, p) => s + b.counters(p).rxFrames, 0), ports.reduce((s, p) => s + b.counters(p).txDelivered, 0),
     'bridge-wide Σ rxFrames = Σ txDelivered: the dead copy is counted nowhere');
+});
+
+t.test('a thread that dies between counting a direct delivery and publishing its tail: reclaim publishes it', async (t) => {
+  // RxLeases.publishDirect stores the receiver's counters and the private hwtail together, then
+  // the public tail; thread 7 died between the two (a call is an interrupt point).
+  const { b, fw, pa, pb } = setup('valeU9');
+  fw.lockWaitMs = 1;
+  const rx = b.rxRing(pb);
+  const lk = lockAs(b, pb, DEAD);
+  t.equal(lk.reserveDirect(2), 2, 'thread 7 took two slots without a lease');
+  const start = lk.start;
+  writeRxSlot(b, pb, start, frame(B, C, [0xd1]));
+  writeRxSlot(b, pb, (start + 1) & rx.mask, frame(B, C, [0xd2]));
+  const before = b.counters(pb);
+  const f64 = b.region.f64;
+  f64[lk.cw + C_RX_FRAMES] += 2;
+  f64[lk.cw + C_RX_BYTES] += 120;
+  b.region.i32[lk.hwtailW] = (start + 2) & rx.mask;
+  t.equal(rx.tail, start, 'it died before the public tail moved');
+  t.equal(recv(b, pb).length, 0, 'so the receiver sees nothing yet');
+  t.equal(b.reclaimThread(DEAD), 1, 'reclaiming thread 7 releases its lock');
+  t.equal(rx.tail, (start + 2) & rx.mask, 'and the tail follows hwtail');
+  const got = recv(b, pb);
+  t.same(got.map((f) => [f.length, f[14]]), [[60, 0xd1], [60, 0xd2]], 'the receiver gets both frames, whole and in order');
+  const after = b.counters(pb);
+  t.equal(after.rxFrames - before.rxFrames, got.length, 'counted once, as they were published');
+  t.equal(after.rxRepairs, before.rxRepairs, 'not counted as a repair of the user\'s ring');
+  t.equal(send(b, fw, pa, [frame(B, A, [1]), frame(B, A, [2])]), 2);
+  t.same(recv(b, pb).map((f) => f[14]), [1, 2], 'the next frames follow');
+  t.equal(b.counters(pb).rxRepairs, before.rxRepairs, 'and still no repair');
 });
 
 t.test('two dead threads, reclaimed in either order: no hang, nothing left behind', async (t) => {
