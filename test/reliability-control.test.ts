@@ -54,6 +54,16 @@ interface Raw {
   waitReplies(n: number, ms?: number): Promise<boolean>;
 }
 
+/**
+ * Resolves at c's next 'drain', when it closes, or after ms, whichever comes first, and leaves no
+ * listener behind (a writer that keeps timing out would otherwise pile up one per write).
+ */
+function drained(c: Raw, ms: number): Promise<unknown> {
+  let done!: () => void;
+  const d = new Promise<void>((r) => { done = r; c.s.once('drain', done); });
+  return Promise.race([d, c.closed, sleep(ms)]).finally(() => c.s.off('drain', done));
+}
+
 /** A raw connection that parses reply lines (connect retried while the accept queue is full). */
 async function raw(path: string, read = true): Promise<Raw> {
   for (let attempt = 0; ; attempt++) {
@@ -219,7 +229,7 @@ t.test('the control socket under hostile clients: errors or hang-ups, bounded me
     const chunk = Buffer.alloc(1 << 16, 0x61);
     await Promise.all(streams.map(async (c) => {
       for (let sent = 0; sent < 16 << 20 && !c.isClosed(); sent += chunk.length) {
-        if (!c.s.write(chunk)) await Promise.race([new Promise((r) => c.s.once('drain', r)), c.closed, sleep(2000)]);
+        if (!c.s.write(chunk)) await drained(c, 2000);
       }
     }));
     await Promise.all(streams.map((c) => Promise.race([c.closed, sleep(5000)])));
@@ -284,7 +294,7 @@ t.test('the control socket under hostile clients: errors or hang-ups, bounded me
     const req = Buffer.from('{"id":1,"op":"list"}\n'.repeat(2000));
     const total = STRESS ? 400 : 60; // × 2000 list requests, each answered with ~19 KB
     for (let i = 0; i < total && !greedy.isClosed(); i++) {
-      if (!greedy.s.write(req)) await Promise.race([new Promise((r) => greedy.s.once('drain', r)), greedy.closed, sleep(100)]);
+      if (!greedy.s.write(req)) await drained(greedy, 100);
     }
     // Ready when the daemon has stopped reading the greedy client: what it writes piles up on
     // its side (or it was dropped).
