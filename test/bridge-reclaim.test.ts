@@ -95,6 +95,21 @@ function writeRxSlot(b: Bridge, p: number, j: number, f: Uint8Array): void {
   rx.setLen(j, f.length);
 }
 
+/**
+ * Thread `thread` copies `frames` into port p's RX ring as Forwarder.deliver's direct path does
+ * (ring lock held, slots taken by reserveDirect, no lease entry, frames written from the
+ * published tail on) and stops there, publishing nothing. Returns the slots it got and where
+ * they start.
+ */
+function copyDirectAs(b: Bridge, p: number, thread: number, frames: Uint8Array[]): { lk: RxLeases; got: number; start: number } {
+  const lk = lockAs(b, p, thread);
+  const got = lk.reserveDirect(frames.length);
+  const start = lk.start;
+  const mask = b.rxRing(p).mask;
+  for (let i = 0; i < got; i++) writeRxSlot(b, p, (start + i) & mask, frames[i]);
+  return { lk, got, start };
+}
+
 function markDone(b: Bridge, p: number, k: number, bytes: number): void {
   b.rxLeasesAt(p).finish(k, bytes);
 }
@@ -126,12 +141,9 @@ t.test('a thread that dies copying a few frames under the ring lock (no lease) p
   const { b, fw, pa, pb } = setup('valeU8');
   fw.lockWaitMs = 1;
   const rx = b.rxRing(pb);
-  const lk = lockAs(b, pb, DEAD);
-  t.equal(lk.reserveDirect(2), 2, 'thread 7 took two slots without a lease');
-  const start = lk.start;
+  const { got, start } = copyDirectAs(b, pb, DEAD, [frame(B, C, [0xee]), frame(B, C, [0xee]).subarray(0, 20)]);
+  t.equal(got, 2, 'thread 7 took two slots without a lease');
   t.equal(start, rx.tail, '... from the published tail on');
-  writeRxSlot(b, pb, start, frame(B, C, [0xee]));
-  writeRxSlot(b, pb, (start + 1) & rx.mask, frame(B, C, [0xee]).subarray(0, 20));
   t.equal(leasesPending(b, pb), 0, 'no lease records it');
   t.equal(recv(b, pb).length, 0, 'the receiver sees nothing of it');
   t.equal(b.reclaimThread(DEAD), 1, 'reclaiming thread 7 releases its lock');
@@ -151,11 +163,8 @@ t.test('a thread that dies between counting a direct delivery and publishing its
   const { b, fw, pa, pb } = setup('valeU9');
   fw.lockWaitMs = 1;
   const rx = b.rxRing(pb);
-  const lk = lockAs(b, pb, DEAD);
-  t.equal(lk.reserveDirect(2), 2, 'thread 7 took two slots without a lease');
-  const start = lk.start;
-  writeRxSlot(b, pb, start, frame(B, C, [0xd1]));
-  writeRxSlot(b, pb, (start + 1) & rx.mask, frame(B, C, [0xd2]));
+  const { lk, got: taken, start } = copyDirectAs(b, pb, DEAD, [frame(B, C, [0xd1]), frame(B, C, [0xd2])]);
+  t.equal(taken, 2, 'thread 7 took two slots without a lease');
   const before = b.counters(pb);
   const f64 = b.region.f64;
   f64[lk.cw + C_RX_FRAMES] += 2;
