@@ -105,7 +105,12 @@ export class PktGen {
     const o = this.opts;
     if (Atomics.load(this.ctl.stop, 0) !== 0) return true;
     if (o.duration > 0 && t - this.#t0 >= o.duration * 1000) return true;
-    return o.count > 0 && this.#packets >= o.count;
+    return this.#countReached();
+  }
+
+  /** `count` frames done (never with count 0): #stopped's test that needs no clock. */
+  #countReached(): boolean {
+    return this.opts.count > 0 && this.#packets >= this.opts.count;
   }
 
   #sleep(ms: number): void {
@@ -334,7 +339,7 @@ export class PktGen {
       if ((++busy & 63) === 0) {
         t = now();
         if (this.#stopped(t)) break;
-      } else if (o.count > 0 && this.#packets >= o.count) {
+      } else if (this.#countReached()) {
         break;
       }
       const rx = port.receive(o.batch);
