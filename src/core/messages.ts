@@ -5,6 +5,7 @@
  * shared memory only.
  */
 import type { BridgeOptions, MacEntry, PortInfo } from '#bridge';
+import type { Shareable } from '#rings';
 
 export const CHANNEL_PREFIX = 'vswitch:';
 /** Every thread that imports vswitch reports the exit of Workers it created here. */
@@ -48,7 +49,8 @@ export type Request =
   | { op: 'fdb'; id: string; threadId: number; bridge: string };
 
 export interface OpenReply {
-  sab: SharedArrayBuffer;
+  /** The bridge region: its WebAssembly.Memory where it is one (fast copies there too), else its buffer. */
+  sab: Shareable;
   bridge: string;
   index: number;
   gen: number;

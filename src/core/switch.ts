@@ -191,7 +191,7 @@ export class Switch implements LocalSwitch {
     rec.opens.set(tid, (rec.opens.get(tid) ?? 0) + 1);
     const b = this.bridge(rec.bridge);
     b.setOwner(rec.index, tid);
-    return { sab: b.sab, bridge: rec.bridge, index: rec.index, gen: rec.gen, name: p.name };
+    return { sab: b.shareable, bridge: rec.bridge, index: rec.index, gen: rec.gen, name: p.name };
   }
 
   #attach(name: string, bridgeName: string, persistent: boolean): PortRecord {

@@ -5,11 +5,12 @@
  */
 import { threadId } from '#platform';
 import { Bridge, Forwarder } from '#bridge';
+import type { Shareable } from '#rings';
 
-const views = new WeakMap<SharedArrayBuffer, { bridge: Bridge; fw: Forwarder }>();
+const views = new WeakMap<Shareable, { bridge: Bridge; fw: Forwarder }>();
 
 /** @internal */
-export function bridgeView(sab: SharedArrayBuffer): { bridge: Bridge; fw: Forwarder } {
+export function bridgeView(sab: Shareable): { bridge: Bridge; fw: Forwarder } {
   let v = views.get(sab);
   if (!v) {
     const bridge = Bridge.attach(sab);

@@ -16,7 +16,7 @@
 import {
   DEFAULT_BUF_SIZE, DEFAULT_NUM_SLOTS, MAX_NUM_SLOTS, NetmapIf, Region, Ring, netmapIfBytes, align,
   ALIGN, FIRST_BUF, NI_POOL_BUFS, NI_RING_OFS, NI_RX_RINGS, NI_TX_RINGS, NR_BUF_OFS, NR_BUF_SIZE, NR_DIR, NR_NUM_SLOTS,
-  RX, TX, netmapIfSize, ringSize,
+  RX, TX, netmapIfSize, ringSize, type Shareable,
 } from '#rings';
 import { MacTable } from './mac-table.js';
 import { RxLeases } from './rx-lease.js';
@@ -174,7 +174,8 @@ export class Bridge {
     const portsOff = 4096 + BH_SIZE;
     const macOff = align(portsOff + PT_SIZE * maxPorts, 4096);
     const areaOff = align(macOff + MAC_ENTRY * macSize, 4096);
-    const total = areaOff + portBytes * maxPorts;
+    // Whole 64 KiB pages: the region can then be a WebAssembly.Memory, copied with memory.copy (Region).
+    const total = align(areaOff + portBytes * maxPorts, 65536);
     bcheck(total <= 0xffff_ff00, 'ERR_BAD_OPTION',
       `a bridge of ${maxPorts} ports with ${txSlots}/${rxSlots} slots of ${bufSize} B needs ${total} bytes, over 4 GiB: lower maxPorts or ring sizes`);
     let region: Region;
@@ -207,12 +208,17 @@ export class Bridge {
   }
 
   /** A view of a bridge created elsewhere (usually in another thread), from its region's buffer. */
-  static attach(sab: SharedArrayBuffer): Bridge {
-    return new Bridge(Region.attach(sab), 4096);
+  static attach(shared: Shareable): Bridge {
+    return new Bridge(Region.attach(shared), 4096);
   }
 
   get sab(): SharedArrayBuffer {
     return this.region.sab;
+  }
+
+  /** What to post to another thread for Bridge.attach: the region's WebAssembly.Memory, or its buffer. */
+  get shareable(): Shareable {
+    return this.region.shareable;
   }
 
   private readStr(off: number, max: number): string {

@@ -21,7 +21,7 @@
  *
  * A frame's path: forward.ts → rx-lease.ts → the ring (#rings); it never comes back here.
  */
-import { NS_BUF_IDX, NS_FLAGS, NS_LEN, SLOT_SIZE, copyFrame, type Ring } from '#rings';
+import { NS_BUF_IDX, NS_FLAGS, NS_LEN, SLOT_SIZE, type MemCopy, type Ring } from '#rings';
 import type { Bridge } from './bridge.js';
 import {
   BH_CLOCK, BH_MIRRORS, BH_PORT_HIGH, CLOCK_TICK_SYNCS, BH_VLAN_PORTS, C_DROP_BAD_BUF, C_DROP_BAD_LEN, C_DROP_BUSY, C_DROP_LOOKUP, C_DROP_NO_DEST,
@@ -55,6 +55,8 @@ export class Forwarder implements LookupContext {
   readonly u32: Uint32Array;
   readonly i32: Int32Array;
   readonly f64: Float64Array;
+  /** The region's copy (memory.copy where the region is a WebAssembly.Memory; see Region). */
+  private readonly copy: MemCopy;
   /** Holder value written into lock words and leases: thread id + 1. */
   readonly me: number;
   /**
@@ -123,6 +125,7 @@ export class Forwarder implements LookupContext {
     this.u32 = r.u32;
     this.i32 = r.i32;
     this.f64 = r.f64;
+    this.copy = r.copy;
     this.me = threadId + 1;
     const fn = lookupNamed(bridge.lookupName);
     if (!fn) throw new Error(`lookup function "${bridge.lookupName}" is not registered in this thread: call registerLookup first`);
@@ -532,6 +535,7 @@ export class Forwarder implements LookupContext {
     const bufSize = rx.bufSize;
     const mask = rx.mask;
     const firstBuf = this.rxFirstBuf;
+    const copy = this.copy;
     const vmode = how === COPY_VLAN ? u32[pw + (P_VLAN_MODE >>> 2)] : VLAN_NONE;
     const pvid = u32[pw + (P_PVID >>> 2)];
     let j = lk.start;
@@ -541,7 +545,7 @@ export class Forwarder implements LookupContext {
       const bi = firstBuf + j;
       const dst = bufBase + bi * bufSize;
       let len = ftLen[f];
-      if (vmode === VLAN_NONE) copyFrame(u8, f64, dst, ftOff[f], len);
+      if (vmode === VLAN_NONE) copy(dst, ftOff[f], len);
       else len = vlanCopy(u8, f64, dst, ftOff[f], len, vmode, pvid, ftVid[f], ftTag[f] === 1, bufSize);
       // Each slot word is stored only when it differs: the receiver read this slot's line, and
       // a store would take it back from its core although nothing changed (same length, same

@@ -4,11 +4,12 @@
  * buffer pool, one RX ring (netmap-layout 16-byte slots, 1024 of them, 2048-byte buffers) and a
  * few control words. Two roles, one Worker each:
  *
- *  tx  phase 0 (copy bound): copyFrame of the same frames from the TX pool into the RX buffers,
+ *  tx  phase 0 (copy bound): the switch's copy (memory.copy, or copyFrame where the bridges
+ *      have no WebAssembly memory; see Region) of the same frames from the TX pool into the RX buffers,
  *      batch after batch, with no ring at all (one thread, the receiver sleeps).
  *      phase 1 (reference): per batch, read head once; per frame, read the destination MAC from
  *      the frame, look it up in a private hash table (the same kind of 4-word entry the bridge
- *      uses), copyFrame it into the next free RX buffer and set the slot's length (a full ring
+ *      uses), copy it into the next free RX buffer and set the slot's length (a full ring
  *      drops, as the switch does); publish tail once per batch with Atomics.store and wake the
  *      receiver only if it said it sleeps.
  *  rx  drain the ring like pkt-gen's rx: read every slot's length, give the slots back with one
@@ -19,13 +20,15 @@
  * (Float64: [0] frames copied in phase 0, [1] frames received, [2] bytes received).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { copyFrame } from '#rings';
+import { isWasmMemory, jsCopier, wasmCopier, type WasmMemory } from '#rings';
 import { FrameBuilder } from '../../frame.js';
 import { PHASE_COPY, PHASE_RING, PHASE_STOP, REF_BUF, REF_SLOTS, RX_BUF, SLOT_OFF, TX_BUF, W_HEAD, W_PHASE, W_TAIL, W_WAITERS } from './reference.js';
 
 export interface RefData {
   role: 'tx' | 'rx';
   sab: SharedArrayBuffer;
+  /** The WebAssembly.Memory whose buffer sab is, when it is one: frames are then copied with memory.copy. */
+  memory?: WasmMemory;
   live: SharedArrayBuffer;
   frameLen: number;
   batch: number;
@@ -46,6 +49,7 @@ function runTx(d: RefData): void {
   const u32 = new Uint32Array(sab);
   const i32 = new Int32Array(sab);
   const f64 = new Float64Array(sab);
+  const copy = (isWasmMemory(d.memory) ? wasmCopier(d.memory) : undefined) ?? jsCopier(u8, f64);
   const live = new Float64Array(d.live);
   const mask = REF_SLOTS - 1;
   const fb = new FrameBuilder({ length: len, srcMac: d.srcMac, dstMac: d.dstMac });
@@ -65,7 +69,7 @@ function runTx(d: RefData): void {
   let j = 0;
   while (Atomics.load(i32, W_PHASE) === PHASE_COPY) {
     for (let k = 0; k < batch; k++) {
-      copyFrame(u8, f64, RX_BUF + j * REF_BUF, TX_BUF + j * REF_BUF, len);
+      copy(RX_BUF + j * REF_BUF, TX_BUF + j * REF_BUF, len);
       j = (j + 1) & mask;
     }
     frames += batch;
@@ -88,7 +92,7 @@ function runTx(d: RefData): void {
       if (space === 0) continue; // ring full: tail drop
       const s = SLOT_OFF + tail * 16;
       u16[(s + 4) >>> 1] = len;
-      copyFrame(u8, f64, RX_BUF + tail * REF_BUF, src, len);
+      copy(RX_BUF + tail * REF_BUF, src, len);
       tail = (tail + 1) & mask;
       space--;
     }

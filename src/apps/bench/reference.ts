@@ -5,6 +5,7 @@
  * and the reference path (phase 1).
  */
 import { Worker } from 'node:worker_threads';
+import { sharedWasmMemory, wasmCopyWanted, type WasmMemory } from '#rings';
 
 export const REF_SLOTS = 1024;
 export const REF_BUF = 2048;
@@ -16,7 +17,8 @@ export const W_WAITERS = 48;
 export const SLOT_OFF = 4096;
 export const TX_BUF = 65536;
 export const RX_BUF = TX_BUF + REF_SLOTS * REF_BUF;
-export const REF_BYTES = RX_BUF + REF_SLOTS * REF_BUF;
+/** Whole 64 KiB pages, so the buffer can be a WebAssembly.Memory like a bridge region. */
+export const REF_BYTES = Math.ceil((RX_BUF + REF_SLOTS * REF_BUF) / 65536) * 65536;
 export const PHASE_COPY = 0;
 export const PHASE_RING = 1;
 export const PHASE_STOP = 2;
@@ -45,11 +47,14 @@ export interface ReferenceOptions {
 }
 
 export async function referencePath(o: ReferenceOptions): Promise<ReferenceRun> {
-  const sab = new SharedArrayBuffer(REF_BYTES);
+  // The same copy as the switch's: a WebAssembly.Memory copied with memory.copy where the
+  // bridges get one (Region.create), a SharedArrayBuffer and copyFrame where they do not.
+  const memory: WasmMemory | undefined = wasmCopyWanted() ? sharedWasmMemory(REF_BYTES / 65536) : undefined;
+  const sab = (memory?.buffer as SharedArrayBuffer | undefined) ?? new SharedArrayBuffer(REF_BYTES);
   const live = new SharedArrayBuffer(64);
   const ctl = new Int32Array(sab);
   const l = new Float64Array(live);
-  const data = { sab, live, frameLen: o.frameLen, batch: o.batch, srcMac: o.srcMac, dstMac: o.dstMac };
+  const data = { sab, memory, live, frameLen: o.frameLen, batch: o.batch, srcMac: o.srcMac, dstMac: o.dstMac };
   const workers = (['rx', 'tx'] as const).map((role) => new Worker(workerUrl, { workerData: { role, ...data } }));
   const exited = workers.map((w) => new Promise<void>((ok) => w.once('exit', () => ok())));
   try {
