@@ -89,12 +89,8 @@ if (!isMainThread) {
     const n = rx.count;
     const back = pong.txReserve(n);
     for (let i = 0; i < n; i++) {
-      const s = rx.offset(i);
-      const d = back.offset(i);
-      const l = rx.length(i);
-      rx.buffer.copyWithin(d, s, s + l);
-      swapForPong(back.buffer, d, l);
-      back.setLength(i, l);
+      const l = back.copyFrom(i, rx, i);
+      swapForPong(back.buffer, back.offset(i), l);
     }
     pong.release();
     pong.txCommit(n);

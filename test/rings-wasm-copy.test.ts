@@ -92,4 +92,17 @@ t.test('a switch hands its bridges to Workers as WebAssembly memories, and frame
     const got = b.recv();
     t.same(got, f, `${len}-byte frame arrives byte for byte`);
   }
+  // Echo with TxBatch.copyFrom: b sends back what it receives, a gets the same bytes.
+  const sent = [frame(1, 2, 60), frame(1, 2, 1514)];
+  a.sendBatch(sent);
+  const rx = b.receive();
+  t.equal(rx.count, 2, 'b has both frames');
+  const tx = b.txReserve(rx.count);
+  const lens = [tx.copyFrom(0, rx, 1), tx.copyFrom(1, rx, 0)];
+  t.same(lens, [1514, 60], 'copyFrom answers the lengths');
+  for (let i = 0; i < 2; i++) tx.buffer.set([2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2], tx.offset(i)); // back to a
+  b.txCommit(2);
+  b.release();
+  const back = [a.recv(), a.recv()];
+  t.same(back.map((f) => f?.subarray(12)), [sent[1].subarray(12), sent[0].subarray(12)], 'a gets both payloads back, in the order b sent them');
 });

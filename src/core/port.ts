@@ -13,7 +13,7 @@
  */
 import type { Bridge, Forwarder, PortCounters } from '#bridge';
 import { PORT_ACTIVE, P_GEN, TXSYNC_BUSY } from '#bridge';
-import type { Ring } from '#rings';
+import type { MemCopy, Ring } from '#rings';
 import { ERR, VswitchError } from './errors.js';
 
 /** Frames received, as offsets into the bridge's memory. Reused by every receive() of a port. */
@@ -57,12 +57,14 @@ export class TxBatch {
   readonly bufSize: number;
   /** @internal */ start = 0;
   readonly #ring: Ring;
+  readonly #copy: MemCopy;
 
   /** @internal */
-  constructor(ring: Ring, buffer: Uint8Array) {
+  constructor(ring: Ring, buffer: Uint8Array, copy: MemCopy) {
     this.#ring = ring;
     this.buffer = buffer;
     this.bufSize = ring.bufSize;
+    this.#copy = copy;
   }
 
   /** Byte offset in `buffer` where frame i is to be written. */
@@ -73,6 +75,20 @@ export class TxBatch {
   /** Sets the length of frame i (14 ≤ len ≤ bufSize, or the switch drops it and counts it). */
   setLength(i: number, len: number): void {
     this.#ring.setLen(this.start + i, len);
+  }
+
+  /**
+   * Copies frame j of `rx` into buffer i and sets its length: the way to forward or echo a
+   * received frame. It copies as the switch does (WebAssembly's memory.copy where the bridge
+   * memory is a WebAssembly.Memory, 2-3x faster than copyWithin on shared memory). A frame
+   * longer than bufSize is cut to bufSize. Returns the length.
+   */
+  copyFrom(i: number, rx: RxBatch, j: number): number {
+    let len = rx.length(j);
+    if (len > this.bufSize) len = this.bufSize;
+    this.#copy(this.offset(i), rx.offset(j), len);
+    this.setLength(i, len);
+    return len;
   }
 }
 
@@ -116,7 +132,7 @@ export class Port implements AsyncIterable<Uint8Array> {
     this.#genW = bridge.portWord(index, P_GEN);
     this.#stateW = bridge.portWord(index, 0);
     this.#rxBatch = new RxBatch(this.#rx, bridge.region.u8);
-    this.#txBatch = new TxBatch(this.#tx, bridge.region.u8);
+    this.#txBatch = new TxBatch(this.#tx, bridge.region.u8, bridge.region.copy);
     this.#hooks = hooks;
   }
 

@@ -347,13 +347,9 @@ export class PktGen {
       let n = 0;
       let bytes = 0;
       for (let i = 0; i < rx.count && n < tx.count; i++) {
-        const l = rx.length(i);
-        if (l < 14) continue;
-        const src = rx.offset(i);
-        const dst = tx.offset(n);
-        rx.buffer.copyWithin(dst, src, src + l);
-        swapForPong(tx.buffer, dst, l);
-        tx.setLength(n, l);
+        if (rx.length(i) < 14) continue;
+        const l = tx.copyFrom(n, rx, i);
+        swapForPong(tx.buffer, tx.offset(n), l);
         n++;
         bytes += l;
       }
