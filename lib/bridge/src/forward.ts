@@ -546,7 +546,7 @@ export class Forwarder implements LookupContext {
       const dst = bufBase + bi * bufSize;
       let len = ftLen[f];
       if (vmode === VLAN_NONE) copy(dst, ftOff[f], len);
-      else len = vlanCopy(u8, f64, dst, ftOff[f], len, vmode, pvid, ftVid[f], ftTag[f] === 1, bufSize);
+      else len = vlanCopy(u8, copy, dst, ftOff[f], len, vmode, pvid, ftVid[f], ftTag[f] === 1, bufSize);
       // Each slot word is stored only when it differs: the receiver read this slot's line, and
       // a store would take it back from its core although nothing changed (same length, same
       // buffer: the common case of a steady stream). A changed word is stored as before.

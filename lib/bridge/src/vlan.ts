@@ -5,7 +5,7 @@
  * access VLAN, or a trunk's native VLAN, 0 for none) and, for trunks, a bitmap of 4096 VLAN ids.
  * Only the forwarder's general path calls these: a bridge with no VLAN ports never pays for them.
  */
-import { copyFrame } from '#rings';
+import type { MemCopy } from '#rings';
 import { VLAN_ACCESS, VLAN_NONE, VLAN_TRUNK } from './layout.js';
 
 /** TPID 0x8100 as the u16 it reads as (little-endian) at byte 12 of a tagged frame. */
@@ -48,9 +48,10 @@ export function vlanMember(u32: Uint32Array, mode: number, pvid: number, mapW: n
 /**
  * Copies a frame of VLAN `vid` (`tagged`: its buffer carries the tag) out of a port of mode
  * `mode` with `pvid`: access ports and a trunk's native VLAN get it untagged, other trunk VLANs
- * tagged. Returns the length written, 0 if the tagged frame does not fit in `bufSize`.
+ * tagged. Returns the length written, 0 if the tagged frame does not fit in `bufSize`. `copy` is the
+ * region's (Region.copy) for the aligned whole-frame case; the shifted parts use copyWithin.
  */
-export function vlanCopy(u8: Uint8Array, f64: Float64Array, dst: number, src: number, len: number, mode: number,
+export function vlanCopy(u8: Uint8Array, copy: MemCopy, dst: number, src: number, len: number, mode: number,
   pvid: number, vid: number, tagged: boolean, bufSize: number): number {
   const untag = mode === VLAN_ACCESS || (mode === VLAN_TRUNK && vid === pvid);
   if (untag && tagged) {
@@ -68,6 +69,6 @@ export function vlanCopy(u8: Uint8Array, f64: Float64Array, dst: number, src: nu
     u8.copyWithin(dst + 12 + TAG_BYTES, src + 12, src + len);
     return len + TAG_BYTES;
   }
-  copyFrame(u8, f64, dst, src, len);
+  copy(dst, src, len);
   return len;
 }
