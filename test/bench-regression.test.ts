@@ -100,6 +100,9 @@ t.test('no --scenario: the headline scenarios, one summary line each, rtt rows w
   for (const x of doc.results.slice(2)) {
     t.equal(x.ratio, undefined, `${x.scenario}: no ratio`);
     t.ok(x.rttP50Us > 0 && x.rttP99Us >= x.rttP50Us, `${x.scenario}: p50 ${x.rttP50Us} us, p99 ${x.rttP99Us} us`);
+    // The bare round trip (two Workers, one word each, waiting the same way) measured before the trial.
+    t.ok(x.bareP50Us > 0 && x.bareP99Us >= x.bareP50Us, `${x.scenario}: bare p50 ${x.bareP50Us} us, p99 ${x.bareP99Us} us`);
+    t.equal(x.trials[0].bare.p50Us, x.bareP50Us, `${x.scenario}: one trial, its bare round trip is the median`);
   }
   t.ok(doc.results[1].ratio > 0, '1to1-1514 has a ratio');
 });
@@ -155,5 +158,5 @@ t.test('the table: a header, then one row per system and scenario with figures t
   t.ok(agrees(xref, mpps, ref), `x ref ${xref} = Mpps / reference (${(mpps / ref).toFixed(3)}, within the table's rounding)`);
   t.ok(agrees(xbound, mpps, bound), `x bound ${xbound} = Mpps / bound (${(mpps / bound).toFixed(3)}, within the table's rounding)`);
   t.ok(Math.abs(gbps - (mpps * 60 * 8) / 1000) < 0.02, `Gbit/s ${gbps} = Mpps × 60 bytes × 8`);
-  for (const row of rows.slice(1)) t.match(row.join(' '), /p50 [\d.]+ us, p99 [\d.]+ us/, `${row[1]}: p50 and p99 instead of ratios`);
+  for (const row of rows.slice(1)) t.match(row.join(' '), /p50 [\d.]+ us, p99 [\d.]+ us, bare p50 [\d.]+ us/, `${row[1]}: p50, p99 and the bare round trip instead of ratios`);
 });

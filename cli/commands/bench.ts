@@ -27,7 +27,10 @@ function table(report: BenchReport): string {
   const rows = report.results.map((r) => {
     const cols = [pad(r.system, 13, true), pad(r.scenario, 13, true), pad(r.frameSize, 5), pad(r.mpps.toFixed(3), 8), pad(r.gbps.toFixed(2), 7)];
     // Latency rows: no ratio (a round trip is not a copy); their percentiles instead.
-    if (r.rttP50Us !== undefined) cols.push(` p50 ${r.rttP50Us.toFixed(1)} us, p99 ${f(r.rttP99Us, 1)} us`.padEnd(40));
+    if (r.rttP50Us !== undefined) {
+      const bare = r.bareP50Us !== undefined ? `, bare p50 ${r.bareP50Us.toFixed(1)} us` : '';
+      cols.push(` p50 ${r.rttP50Us.toFixed(1)} us, p99 ${f(r.rttP99Us, 1)} us${bare}`.padEnd(40));
+    }
     else cols.push(pad(f(r.refMpps, 2), 8), pad(f(r.ratio, 3), 6), pad(f(r.copyBoundMpps, 2), 7), pad(f(r.boundRatio, 3), 7));
     cols.push(` ${pad(`${r.spread.minMpps.toFixed(2)}-${r.spread.maxMpps.toFixed(2)}`, 13, true)}`);
     if (report.peers) cols.push(pad(r.speedup !== undefined ? `${r.speedup.toFixed(1)}x` : '', 12));
@@ -38,7 +41,8 @@ function table(report: BenchReport): string {
   const lines = [
     `vswitch bench: ${m.cpus} x ${m.cpuModel}, node ${m.node}, load ${m.loadavgAtStart ? `${la(m.loadavgAtStart)} at start, ` : ''}${la(m.loadavg)} at end, ` +
       `${report.settings.trials} trials of ${report.settings.duration} s, ${(report.settings.seconds ?? 0).toFixed(0)} s in all`,
-    '(medians; x ref = rate / reference data path, x bound = rate / copy bound, both measured before each trial on the same frames and batch)',
+    '(medians; x ref = rate / reference data path, x bound = rate / copy bound, both measured before each trial on the same frames and batch;',
+    ' bare = the same ping-pong with no switch: two Workers flipping one word each, waiting the same way, measured before each rtt trial)',
     ...(busyWarning(report) ? [busyWarning(report)!] : []),
     head, ...rows,
   ];
@@ -61,7 +65,9 @@ export const benchCommand: CommandModule<object, Args> = {
           'throughput trial it measures the reference data path (two Workers, one ring, the same frames and batch, a hash ' +
           'lookup and one copy per frame, no switching) and the copy bound (the same copies in one thread, no ring), and ' +
           'reports every rate as a ratio to both: absolute rates on shared machines drift, the ratio to the reference much ' +
-          'less. Latency scenarios report round-trip percentiles.\n\nScenarios:\n' +
+          'less. Latency scenarios report round-trip percentiles beside the bare round trip: two Workers ping-ponging one ' +
+          'word each with no switch, waiting the same way (spinning, or sleeping on Atomics.wait), measured before each ' +
+          'trial.\n\nScenarios:\n' +
           Object.entries(GROUP_DESCRIBE).map(([k, v]) => `  ${k.padEnd(14)} ${v}`).join('\n') +
           `\n\n--peers adds, on ${PEER_SCENARIOS.join(', ')}:\n` +
           PEERS.map((p) => `  ${p.system.padEnd(14)} ${p.describe}`).join('\n'),

@@ -21,7 +21,7 @@ import type { PktGenOptions, RttStats } from '../pktgen/types.js';
 import { VswitchError } from '../../core/errors.js';
 import { rxMac, txMac } from './peers/common.js';
 import { PEERS, PEER_SCENARIOS, type Peer } from './peers/index.js';
-import { referencePath } from './reference.js';
+import { referencePath, bareRtt } from './reference.js';
 
 export interface Scenario {
   name: string;
@@ -85,6 +85,8 @@ export interface Trial {
   /** mpps / refMpps. */
   ratio?: number;
   rtt?: RttStats;
+  /** rtt trials: the bare round trip measured just before (bareRtt: two Workers, one word each, waiting the same way). */
+  bare?: { p50Us: number; p99Us: number };
 }
 
 export interface BenchResult {
@@ -105,6 +107,14 @@ export interface BenchResult {
   /** rtt rows: median over trials of each trial's p50 and p99 round trip. */
   rttP50Us?: number;
   rttP99Us?: number;
+  /**
+   * rtt rows: median over trials of the bare round trip's p50 and p99, measured before each
+   * trial (two Workers waiting the same way with no ring or switch between them: bareRtt).
+   * Spinning, it is the floor of any two-thread round trip here; sleeping, it shows what waking
+   * a thread costs on this machine now (see bareRtt).
+   */
+  bareP50Us?: number;
+  bareP99Us?: number;
   /** Peers only: vswitch's median Mpps on the same scenario divided by this one's. */
   speedup?: number;
   /** vde_switch only: frames its closed-loop driver gave up on during the measured windows. */
@@ -277,6 +287,10 @@ function summarize(system: string, s: Scenario, ts: Trial[]): BenchResult {
   if (s.rtt) {
     r.rttP50Us = median(ts.map((x) => x.rtt?.p50Us ?? NaN));
     r.rttP99Us = median(ts.map((x) => x.rtt?.p99Us ?? NaN));
+    if (ts.every((x) => x.bare)) {
+      r.bareP50Us = median(ts.map((x) => x.bare!.p50Us));
+      r.bareP99Us = median(ts.map((x) => x.bare!.p99Us));
+    }
   } else {
     const ra = ts.map((x) => x.ratio ?? NaN);
     r.refMpps = median(ts.map((x) => x.refMpps ?? NaN));
@@ -306,7 +320,8 @@ export function scenarioLine(r: BenchResult, seconds?: number): string {
   const name = `${r.system === 'vswitch' ? '' : `${r.system} `}${r.scenario}`.padEnd(22);
   const took = seconds !== undefined ? `  (${r.trials.length} trials, ${seconds.toFixed(1)} s)` : '';
   if (r.rttP50Us !== undefined) {
-    return `${name} rtt p50 ${r.rttP50Us.toFixed(1)} us, p99 ${(r.rttP99Us ?? NaN).toFixed(1)} us  (${(r.mpps * 1e3).toFixed(1)} k round trips/s)${took}`;
+    const bare = r.bareP50Us !== undefined ? `, bare p50 ${r.bareP50Us.toFixed(1)} us` : '';
+    return `${name} rtt p50 ${r.rttP50Us.toFixed(1)} us, p99 ${(r.rttP99Us ?? NaN).toFixed(1)} us${bare}  (${(r.mpps * 1e3).toFixed(1)} k round trips/s)${took}`;
   }
   return `${name} ${r.mpps.toFixed(2).padStart(7)} Mpps ${r.gbps.toFixed(1).padStart(6)} Gbit/s  ${(r.ratio ?? NaN).toFixed(2)} x reference (${(r.refMpps ?? NaN).toFixed(2)} Mpps)` +
     `  ${(r.boundRatio ?? NaN).toFixed(2)} x copy bound (${(r.copyBoundMpps ?? NaN).toFixed(2)} Mpps)${took}`;
@@ -353,17 +368,23 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     for (let t = 0; t < trials; t++) {
       const head = `[${done + 1}/${scenarios.length}] ${s.name.padEnd(13)} trial ${t + 1}/${trials}`;
       let ref: { mpps: number; copyBoundMpps: number } | undefined;
+      let bare: { p50Us: number; p99Us: number } | undefined;
       collectGarbage();
       if (!s.rtt) {
         progress(`${head}: reference path…`);
         ref = await referencePath({ frameLen: s.frameLen, batch: s.batch ?? 1024, srcMac: txMac(0), dstMac: rxMac(0), warmup, duration });
+      } else {
+        // An eighth of the window: even sleeping (~20-120 us a round trip) that is a thousand samples.
+        progress(`${head}: bare round trip…`);
+        const f = await bareRtt({ spin: s.rtt === 'spin', warmup, duration: duration / 8 });
+        bare = { p50Us: f.p50Us, p99Us: f.p99Us };
       }
       progress(`${head}: vswitch…`);
       collectGarbage();
       const r = await runScenario(s, warmup, duration, opts.bridgeBatch);
       ts.push(ref
         ? { mpps: r.mpps, gbps: r.gbps, refMpps: ref.mpps, copyBoundMpps: ref.copyBoundMpps, ratio: ref.mpps > 0 ? r.mpps / ref.mpps : NaN }
-        : { mpps: r.mpps, gbps: r.gbps, ...(r.rtt ? { rtt: r.rtt } : {}) });
+        : { mpps: r.mpps, gbps: r.gbps, ...(r.rtt ? { rtt: r.rtt } : {}), ...(bare ? { bare } : {}) });
       for (const p of runPeers) {
         const pt = peerTrials.get(p);
         if (!pt || !ref) continue;

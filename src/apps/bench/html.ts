@@ -201,13 +201,14 @@ function charts(report: BenchReport): { svg: string[]; missing: string[] } {
 }
 
 function table(report: BenchReport): string {
-  const head = ['system', 'scenario', 'frame', 'Mpps', 'Gbit/s', 'reference Mpps', '× reference', 'copy bound Mpps', '× copy bound', 'spread (Mpps)', 'rtt p50 µs', 'rtt p99 µs', 'vswitch / peer'];
+  const head = ['system', 'scenario', 'frame', 'Mpps', 'Gbit/s', 'reference Mpps', '× reference', 'copy bound Mpps', '× copy bound', 'spread (Mpps)', 'rtt p50 µs', 'rtt p99 µs', 'rtt bare p50 µs', 'vswitch / peer'];
   const rows = report.results.map((r) => [
     r.system, r.scenario, String(r.frameSize), num(r.mpps), num(r.gbps, 2),
     r.refMpps !== undefined ? num(r.refMpps, 2) : '', r.ratio !== undefined ? num(r.ratio) : '',
     r.copyBoundMpps !== undefined ? num(r.copyBoundMpps, 2) : '', r.boundRatio !== undefined ? num(r.boundRatio) : '',
     `${num(r.spread.minMpps, 2)}–${num(r.spread.maxMpps, 2)}`,
     r.rttP50Us !== undefined ? num(r.rttP50Us, 1) : '', r.rttP99Us !== undefined ? num(r.rttP99Us, 1) : '',
+    r.bareP50Us !== undefined ? num(r.bareP50Us, 1) : '',
     r.speedup !== undefined ? `${num(r.speedup, 1)}×` : '',
   ]);
   return [

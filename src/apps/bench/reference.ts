@@ -1,11 +1,13 @@
 /**
- * The main-thread side of the reference data path (ref-worker.ts has the loops and says what
- * they do): layout constants shared with the Workers, and `referencePath()`, which starts the
- * two Workers and measures, one after the other on the same frames, the copy bound (phase 0)
- * and the reference path (phase 1).
+ * The main-thread side of the bench's references (the Workers have the loops and say what they
+ * do): layout constants shared with the Workers; `referencePath()` (ref-worker.ts), which starts
+ * two Workers and measures, one after the other on the same frames, the copy bound (phase 0) and
+ * the reference path (phase 1); and `bareRtt()` (bare-worker.ts), the round trip of two
+ * Workers that wait like pkt-gen's ping and pong with nothing between them.
  */
 import { Worker } from 'node:worker_threads';
 import { sharedWasmMemory, wasmCopyWanted, type WasmMemory } from '#rings';
+import type { BareData } from './bare-worker.js';
 
 export const REF_SLOTS = 1024;
 export const REF_BUF = 2048;
@@ -80,4 +82,61 @@ export async function referencePath(o: ReferenceOptions): Promise<ReferenceRun> 
     Atomics.notify(ctl, W_TAIL);
     await Promise.all(exited);
   }
+}
+
+// bareRtt's control words (Int32 indices, each on its own 64-byte line).
+export const F_PING = 0;
+export const F_PING_WAITERS = 16;
+export const F_PONG = 32;
+export const F_PONG_WAITERS = 48;
+export const F_PHASE = 64;
+export const BARE_WARM = 0;
+export const BARE_MEASURE = 1;
+export const BARE_STOP = 2;
+/** Round trips bareRtt keeps at most (8 MiB of Float64): spinning at ~0.2-0.6 us, an eighth of a second gives ~200-600 k. */
+const BARE_SAMPLES = 1 << 20;
+
+const bareUrl = new URL('./bare-worker.js', import.meta.url);
+
+/**
+ * The bare round trip beside an rtt scenario on this machine, now: two Workers ping-ponging one
+ * word each, spinning (`spin`) or sleeping on Atomics.wait the way pkt-gen's ping and pong wait
+ * on a port (bare-worker.ts). `warmup` seconds first (at most 0.05), then `duration` seconds
+ * measured.
+ *
+ * Spinning, it is a floor: one cache line moving each way, which any two-thread round trip pays.
+ * Sleeping, it is not: it shows what two wake-ups cost here, and that depends on the rhythm of
+ * the work as much as on the code. On the project's KVM machines the guest's idle driver
+ * (haltpoll) polls for a while before halting a vCPU and adapts that window to how soon wake-ups
+ * came before, so the same ping-pong with ~1 us of switch work in each hop has been measured both
+ * below and above the bare figure (docs/ARCHITECTURE.md, perf/README.md).
+ */
+export interface BareRun {
+  /** Round trips measured, and their median and 99th percentile in microseconds. */
+  count: number;
+  p50Us: number;
+  p99Us: number;
+}
+
+export async function bareRtt(o: { spin: boolean; warmup: number; duration: number }): Promise<BareRun> {
+  const ctl = new SharedArrayBuffer(F_PHASE * 4 + 64);
+  const samples = new SharedArrayBuffer(BARE_SAMPLES * 8);
+  const live = new SharedArrayBuffer(64);
+  const i32 = new Int32Array(ctl);
+  const workers = (['pong', 'ping'] as const).map((role) =>
+    new Worker(bareUrl, { workerData: { role, spin: o.spin, ctl, samples, live } satisfies BareData }));
+  const exited = workers.map((w) => new Promise<void>((ok) => w.once('exit', () => ok())));
+  try {
+    await Promise.all(workers.map((w) => new Promise<void>((ok, ko) => { w.once('message', () => ok()); w.once('error', ko); })));
+    await sleep(Math.min(o.warmup, 0.05) * 1000);
+    Atomics.store(i32, F_PHASE, BARE_MEASURE);
+    await sleep(o.duration * 1000);
+  } finally {
+    Atomics.store(i32, F_PHASE, BARE_STOP);
+    for (const w of [F_PING, F_PONG]) Atomics.notify(i32, w);
+    await Promise.all(exited);
+  }
+  const us = new Float64Array(samples, 0, new Float64Array(live)[0]).sort(); // a typed array sorts numerically
+  const pick = (q: number) => (us.length === 0 ? NaN : us[Math.min(us.length - 1, Math.floor(q * us.length))]);
+  return { count: us.length, p50Us: pick(0.5), p99Us: pick(0.99) };
 }
