@@ -15,17 +15,7 @@
  * microseconds into `samples` while the phase is MEASURE; `live[0]` counts them.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { F_PHASE, F_PING, F_PING_WAITERS, F_PONG, F_PONG_WAITERS, BARE_MEASURE, BARE_STOP } from './reference.js';
-
-export interface BareData {
-  role: 'ping' | 'pong';
-  spin: boolean;
-  ctl: SharedArrayBuffer;
-  /** Float64: round-trip microseconds, as many as fit. */
-  samples: SharedArrayBuffer;
-  /** Float64: [0] samples written. */
-  live: SharedArrayBuffer;
-}
+import { F_PHASE, F_PING, F_PING_WAITERS, F_PONG, F_PONG_WAITERS, BARE_MEASURE, BARE_STOP, type BareData } from './reference.js';
 
 /**
  * Waits until word `w` of i32 differs from `seen`, or the phase is BARE_STOP (false). Spinning,

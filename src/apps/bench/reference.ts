@@ -7,7 +7,6 @@
  */
 import { Worker } from 'node:worker_threads';
 import { sharedWasmMemory, wasmCopyWanted, type WasmMemory } from '#rings';
-import type { BareData } from './bare-worker.js';
 
 export const REF_SLOTS = 1024;
 export const REF_BUF = 2048;
@@ -97,6 +96,17 @@ export const BARE_STOP = 2;
 const BARE_SAMPLES = 1 << 20;
 
 const bareUrl = new URL('./bare-worker.js', import.meta.url);
+
+/** What bareRtt hands each of its Workers. */
+export interface BareData {
+  role: 'ping' | 'pong';
+  spin: boolean;
+  ctl: SharedArrayBuffer;
+  /** Float64: round-trip microseconds, as many as fit. */
+  samples: SharedArrayBuffer;
+  /** Float64: [0] samples written. */
+  live: SharedArrayBuffer;
+}
 
 /**
  * The bare round trip beside an rtt scenario on this machine, now: two Workers ping-ponging one
