@@ -30,8 +30,9 @@ function table(report: BenchReport): string {
     if (r.rttP50Us !== undefined) {
       const bare = r.bareP50Us !== undefined ? `, bare p50 ${r.bareP50Us.toFixed(1)} us` : '';
       cols.push(` p50 ${r.rttP50Us.toFixed(1)} us, p99 ${f(r.rttP99Us, 1)} us${bare}`.padEnd(40));
+    } else {
+      cols.push(pad(f(r.refMpps, 2), 8), pad(f(r.ratio, 3), 6), pad(f(r.copyBoundMpps, 2), 7), pad(f(r.boundRatio, 3), 7));
     }
-    else cols.push(pad(f(r.refMpps, 2), 8), pad(f(r.ratio, 3), 6), pad(f(r.copyBoundMpps, 2), 7), pad(f(r.boundRatio, 3), 7));
     cols.push(` ${pad(`${r.spread.minMpps.toFixed(2)}-${r.spread.maxMpps.toFixed(2)}`, 13, true)}`);
     if (report.peers) cols.push(pad(r.speedup !== undefined ? `${r.speedup.toFixed(1)}x` : '', 12));
     return cols.join(' ').trimEnd();

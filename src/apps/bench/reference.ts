@@ -7,6 +7,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { sharedWasmMemory, wasmCopyWanted, type WasmMemory } from '#rings';
+import { quantile } from '../pktgen/engine.js';
 
 export const REF_SLOTS = 1024;
 export const REF_BUF = 2048;
@@ -35,6 +36,18 @@ export interface ReferenceRun {
 const workerUrl = new URL('./ref-worker.js', import.meta.url);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Starts one Worker of `url` per entry of `data`. `exited` resolves when all have ended (however
+ * they end); `ready` when each has posted its first message, and rejects if one fails first.
+ */
+function startWorkers(url: URL, data: object[]): { exited: Promise<void[]>; ready: Promise<void[]> } {
+  const workers = data.map((workerData) => new Worker(url, { workerData }));
+  return {
+    exited: Promise.all(workers.map((w) => new Promise<void>((ok) => w.once('exit', () => ok())))),
+    ready: Promise.all(workers.map((w) => new Promise<void>((ok, ko) => { w.once('message', () => ok()); w.once('error', ko); }))),
+  };
+}
+
 export interface ReferenceOptions {
   frameLen: number;
   /** Frames per sender batch (the scenario's). */
@@ -56,10 +69,9 @@ export async function referencePath(o: ReferenceOptions): Promise<ReferenceRun> 
   const ctl = new Int32Array(sab);
   const l = new Float64Array(live);
   const data = { sab, memory, live, frameLen: o.frameLen, batch: o.batch, srcMac: o.srcMac, dstMac: o.dstMac };
-  const workers = (['rx', 'tx'] as const).map((role) => new Worker(workerUrl, { workerData: { role, ...data } }));
-  const exited = workers.map((w) => new Promise<void>((ok) => w.once('exit', () => ok())));
+  const { exited, ready } = startWorkers(workerUrl, (['rx', 'tx'] as const).map((role) => ({ role, ...data })));
   try {
-    await Promise.all(workers.map((w) => new Promise<void>((ok, ko) => { w.once('message', () => ok()); w.once('error', ko); })));
+    await ready;
     const rate = async (k: number, secs: number): Promise<[number, number]> => {
       const f1 = l[k];
       const b1 = l[k + 1];
@@ -79,7 +91,7 @@ export async function referencePath(o: ReferenceOptions): Promise<ReferenceRun> 
   } finally {
     Atomics.store(ctl, W_PHASE, PHASE_STOP);
     Atomics.notify(ctl, W_TAIL);
-    await Promise.all(exited);
+    await exited;
   }
 }
 
@@ -89,7 +101,7 @@ export const F_PING_WAITERS = 16;
 export const F_PONG = 32;
 export const F_PONG_WAITERS = 48;
 export const F_PHASE = 64;
-export const BARE_WARM = 0;
+// Phases: 0 (the buffer's initial value) warms up without recording, then MEASURE, then STOP.
 export const BARE_MEASURE = 1;
 export const BARE_STOP = 2;
 /** Round trips bareRtt keeps at most (8 MiB of Float64): spinning at ~0.2-0.6 us, an eighth of a second gives ~200-600 k. */
@@ -108,6 +120,13 @@ export interface BareData {
   live: SharedArrayBuffer;
 }
 
+export interface BareRun {
+  /** Round trips measured, and their median and 99th percentile in microseconds. */
+  count: number;
+  p50Us: number;
+  p99Us: number;
+}
+
 /**
  * The bare round trip beside an rtt scenario on this machine, now: two Workers ping-ponging one
  * word each, spinning (`spin`) or sleeping on Atomics.wait the way pkt-gen's ping and pong wait
@@ -121,32 +140,23 @@ export interface BareData {
  * came before, so the same ping-pong with ~1 us of switch work in each hop has been measured both
  * below and above the bare figure (docs/ARCHITECTURE.md, perf/README.md).
  */
-export interface BareRun {
-  /** Round trips measured, and their median and 99th percentile in microseconds. */
-  count: number;
-  p50Us: number;
-  p99Us: number;
-}
-
 export async function bareRtt(o: { spin: boolean; warmup: number; duration: number }): Promise<BareRun> {
   const ctl = new SharedArrayBuffer(F_PHASE * 4 + 64);
   const samples = new SharedArrayBuffer(BARE_SAMPLES * 8);
   const live = new SharedArrayBuffer(64);
   const i32 = new Int32Array(ctl);
-  const workers = (['pong', 'ping'] as const).map((role) =>
-    new Worker(bareUrl, { workerData: { role, spin: o.spin, ctl, samples, live } satisfies BareData }));
-  const exited = workers.map((w) => new Promise<void>((ok) => w.once('exit', () => ok())));
+  const { exited, ready } = startWorkers(bareUrl, (['pong', 'ping'] as const).map((role) => ({ role, spin: o.spin, ctl, samples, live }) satisfies BareData));
   try {
-    await Promise.all(workers.map((w) => new Promise<void>((ok, ko) => { w.once('message', () => ok()); w.once('error', ko); })));
+    await ready;
     await sleep(Math.min(o.warmup, 0.05) * 1000);
     Atomics.store(i32, F_PHASE, BARE_MEASURE);
     await sleep(o.duration * 1000);
   } finally {
     Atomics.store(i32, F_PHASE, BARE_STOP);
     for (const w of [F_PING, F_PONG]) Atomics.notify(i32, w);
-    await Promise.all(exited);
+    await exited;
   }
   const us = new Float64Array(samples, 0, new Float64Array(live)[0]).sort(); // a typed array sorts numerically
-  const pick = (q: number) => (us.length === 0 ? NaN : us[Math.min(us.length - 1, Math.floor(q * us.length))]);
+  const pick = (q: number) => (us.length === 0 ? NaN : quantile(us, q));
   return { count: us.length, p50Us: pick(0.5), p99Us: pick(0.99) };
 }

@@ -365,10 +365,15 @@ export class PktGen {
   }
 }
 
+/** The q-quantile (0 ≤ q < 1) of ascending, non-empty `sorted`: the sample at floor(q × n). */
+export function quantile(sorted: ArrayLike<number>, q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
 export function rttStats(us: number[]): RttStats {
   if (us.length === 0) return { count: 0, minUs: 0, avgUs: 0, p50Us: 0, p99Us: 0, maxUs: 0 };
   const s = [...us].sort((a, b) => a - b);
-  const pick = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
+  const pick = (q: number) => quantile(s, q);
   return {
     count: s.length, minUs: s[0], avgUs: s.reduce((a, b) => a + b, 0) / s.length, p50Us: pick(0.5), p99Us: pick(0.99),
     maxUs: s[s.length - 1],
